@@ -1,0 +1,204 @@
+"""Reverse-mode automatic differentiation.
+
+A ``Function`` is one op: ``forward`` maps raw arrays to a raw array and may save
+what its ``backward`` will need; ``backward`` maps dL/d(output) to dL/d(input) for
+each positional input. ``Function.apply`` wraps both ends in Tensors and, when a
+gradient is needed, records the op in the graph (``out.grad_fn = fn`` and
+``fn.inputs = the inputs``).
+
+``backward(root)`` walks that graph without recursion: an iterative depth-first
+search orders the ops topologically, then gradients flow from the root back to
+the leaves, summed where a tensor feeds several ops and summed over broadcast
+axes where an input was broadcast. Afterwards the graph is freed (saved arrays
+dropped) unless ``retain_graph=True``.
+
+Rule for every backward: never modify ``grad`` in place (it may be shared).
+"""
+import threading
+
+
+_mode = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_mode, "enabled", True)
+
+
+def set_grad_enabled(flag):
+    _mode.enabled = bool(flag)
+
+
+class no_grad:
+    """Context manager (and decorator): ops inside record no graph."""
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        set_grad_enabled(False)
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self.prev)
+
+    def __call__(self, func):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return func(*args, **kwargs)
+        wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        set_grad_enabled(True)
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define ``forward(self, *arrays, **params) -> array`` and
+    ``backward(self, grad) -> grad or tuple of grads`` (one per positional input,
+    ``None`` where no gradient is needed). ``self.needs_input_grad[i]`` tells
+    forward which inputs want a gradient, so it can skip saving what is not needed.
+    """
+
+    inputs = None      # the positional inputs (Tensors or constants), kept for the walk
+    saved = ()         # arrays kept for backward, dropped when the graph is freed
+    freed = False
+    output_hooks = ()  # callables given dL/d(output) (see Tensor.register_hook)
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **params):
+        Tensor = _tensor.Tensor
+        device = None
+        for a in args:
+            if isinstance(a, Tensor):
+                if device is None:
+                    device = a.device
+                elif a.device != device:
+                    shapes = ", ".join(f"{type(t).__name__}{getattr(t, 'shape', '')} on "
+                                       f"{getattr(t, 'device', 'cpu')}" for t in args
+                                       if isinstance(t, Tensor))
+                    raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, "
+                                       f"got {shapes}")
+        fn = cls()
+        fn.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
+        if not requires_grad:
+            fn.needs_input_grad = (False,) * len(args)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = Tensor(fn.forward(*raw, **params), requires_grad=requires_grad)
+        if requires_grad:
+            fn.inputs = args
+            out.grad_fn = fn
+        return out
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so that
+    it has ``shape`` again: (2, 3, 4) -> (3, 1) sums axis 0 and axis 2."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise RuntimeError(f"gradient of shape {grad.shape} cannot reduce to {tuple(shape)}")
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    grad = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return grad.reshape(shape)
+
+
+def _topological_order(root_fn):
+    """Ops reachable from ``root_fn``, each after every op that produced its inputs.
+
+    Iterative post-order DFS: a 1,000-layer network cannot hit the recursion limit.
+    """
+    Tensor = _tensor.Tensor
+    order, visited = [], set()
+    stack = [(root_fn, False)]
+    while stack:
+        fn, done = stack.pop()
+        if done:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in visited:
+                stack.append((t.grad_fn, False))
+    return order
+
+
+def backward(root, grad=None, retain_graph=False):
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires it."""
+    Tensor = _tensor.Tensor
+    if not root.requires_grad:
+        raise RuntimeError("backward(): the tensor does not require grad and has no grad_fn "
+                           "(was it computed under no_grad(), or from tensors without "
+                           "requires_grad=True?)")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward(): grad can be implicitly created only for scalar "
+                               f"outputs, but the tensor has shape {root.shape}; pass "
+                               f"grad=<tensor of that shape>")
+        grad = root.xp.ones_like(root.data)
+    else:
+        grad = grad.data if isinstance(grad, Tensor) else root.xp.asarray(grad)
+        if grad.shape != root.shape:
+            raise RuntimeError(f"backward(): grad has shape {grad.shape}, but the tensor has "
+                               f"shape {root.shape}")
+        grad = grad.astype(root.dtype, copy=False)
+    if root.grad_fn is None:          # a leaf: d(root)/d(root) = grad
+        root._accumulate(grad)
+        return
+    if root.grad_fn.freed:
+        raise RuntimeError("Trying to backward through the graph a second time; "
+                           "pass retain_graph=True to the first backward() call")
+
+    order = _topological_order(root.grad_fn)
+    grads = {id(root.grad_fn): grad}          # dL/d(output of fn), keyed by fn
+    for fn in reversed(order):
+        g_out = grads.pop(id(fn), None)
+        if g_out is None:                     # no path from root reaches this op's output
+            continue
+        if fn.freed:
+            raise RuntimeError("Trying to backward through the graph a second time; "
+                               "pass retain_graph=True to the first backward() call")
+        for hook in fn.output_hooks:          # Tensor.register_hook / retain_grad
+            hook(g_out)
+        g_in = fn.backward(g_out)
+        if not isinstance(g_in, tuple):
+            g_in = (g_in,)
+        for t, g in zip(fn.inputs, g_in):
+            if g is None or not isinstance(t, Tensor) or not t.requires_grad:
+                continue
+            g = unbroadcast(g, t.shape)
+            if t.grad_fn is None:
+                t._accumulate(g)
+            else:
+                key = id(t.grad_fn)
+                grads[key] = g if key not in grads else grads[key] + g
+        if not retain_graph:
+            fn.saved = ()
+            fn.freed = True
+    if not retain_graph:                      # drop the references that kept the graph alive
+        for fn in order:
+            fn.inputs = tuple(t if not isinstance(t, Tensor) or t.grad_fn is None else None
+                              for t in fn.inputs)
+
+
+# Tensor is defined in tensor.py, which imports this module: bind it last.
+from . import tensor as _tensor  # noqa: E402
