@@ -1,5 +1,6 @@
 """Layers and networks in PyTorch's words (``import minitorch_cnn.nn as nn``)."""
 from .module import Module, Parameter, Sequential, ModuleList, ModuleDict
 from .layers import *  # noqa: F401,F403
+from .conv import *    # noqa: F401,F403
 from . import init
 from . import functional

@@ -93,7 +93,20 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        for hook in self.__dict__.get("_forward_hooks", {}).values():
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward (used by the
+        analysis tools to see each layer's output). Returns a handle with ``remove()``."""
+        hooks = self.__dict__.setdefault("_forward_hooks", {})
+        key = object()
+        hooks[key] = hook
+        return _HookHandle(hooks, key)
 
     def train(self, mode=True):
         for m in self.modules():
@@ -263,6 +276,14 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+class _HookHandle:
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self):
+        self.hooks.pop(self.key, None)
 
 
 class Sequential(Module):

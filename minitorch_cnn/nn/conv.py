@@ -1,0 +1,2 @@
+"""Conv, pooling, normalisation layers (being written)."""
+__all__ = []
