@@ -6,6 +6,8 @@ from .autograd import Function, no_grad, enable_grad, is_grad_enabled, set_grad_
 from .tensor import (Tensor, tensor, from_numpy, zeros, ones, full, empty, zeros_like,
                      ones_like, randn, rand, randint, arange, is_tensor)
 from . import functional
+from .gradcheck import gradcheck
+from . import optim
 
 float32 = "float32"
 float64 = "float64"

@@ -16,10 +16,12 @@ def _as_array(data, dtype=None, device=None):
     """Turn lists, scalars, NumPy/CuPy arrays into an array of the right dtype/device."""
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, np.generic):               # a NumPy scalar (x.sum()) keeps its dtype
+        data = np.asarray(data)
     if dtype is not None:
         dtype = np.dtype(dtype)
-    if backend.is_cupy_array(data) or isinstance(data, np.ndarray):
-        arr = data
+    if backend.is_cupy_array(data) or isinstance(data, (np.ndarray, np.generic)):
+        arr = data if not isinstance(data, np.generic) else np.asarray(data)
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
     else:
@@ -231,8 +233,8 @@ class Tensor:
     # --------------------------------------------------------------- methods
     def sum(self, dim=None, keepdim=False): return F.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return F.mean(self, dim, keepdim)
-    def var(self, dim=None, keepdim=False, unbiased=True):
-        return F.var(self, dim, keepdim, unbiased)
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return F.var(self, dim, unbiased, keepdim, correction=correction)
     def max(self, dim=None, keepdim=False): return F.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return F.min(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False):

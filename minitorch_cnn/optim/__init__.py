@@ -1,0 +1,9 @@
+"""Optimizers and learning-rate schedulers in PyTorch's words
+(``from minitorch_cnn import optim``; ``optim.SGD``, ``optim.lr_scheduler.StepLR``)."""
+from .optimizer import Optimizer
+from .sgd import SGD
+from .adam import Adam, AdamW
+from .rmsprop import RMSprop
+from . import lr_scheduler
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
