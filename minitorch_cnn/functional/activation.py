@@ -1,20 +1,211 @@
-"""Activations: y = f(x) entry by entry, and softmax over one axis."""
+"""Activations: y = f(x) entry by entry, and softmax / log_softmax over one dim.
+
+Each backward matches torch's, including the value chosen at a kink (relu'(0) = 0,
+leaky_relu'(0) = slope, relu6'(6) = 0, ...). Each docstring says what is saved:
+where the output is enough we keep the output, which the next layer usually holds
+anyway, so the activation costs no extra memory.
+"""
+import warnings
+
 from ..autograd import Function
 from ..backend import get_array_module
 
-__all__ = ["relu"]
+__all__ = ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardsigmoid",
+           "hardswish", "softmax", "log_softmax"]
 
 
 class ReLU(Function):
-    """y = max(x, 0);  dy/dx = 1 where x > 0.  Saves only the boolean mask."""
+    """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0).  Saves y (y > 0 iff x > 0)."""
     def forward(self, x):
-        mask = x > 0
-        self.save_for_backward(mask)
-        return x * mask
+        y = get_array_module(x).maximum(x, 0)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, g):
-        return g * self.saved[0]
+        return g * (self.saved[0] > 0)
+
+
+class ReLU6(Function):
+    """y = min(max(x, 0), 6);  dy/dx = 1 where 0 < x < 6 (0 at both kinks, as torch's
+    hardtanh).  Saves y (0 < y < 6 iff 0 < x < 6)."""
+    def forward(self, x):
+        y = get_array_module(x).clip(x, 0, 6)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * ((y > 0) & (y < 6))
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else slope * x;  dy/dx = 1 where x > 0, else slope (slope at 0).
+    Saves the boolean mask x > 0 (the slope may be negative, so y does not tell)."""
+    def forward(self, x, slope):
+        xp = get_array_module(x)
+        pos = x > 0
+        self.slope = slope
+        self.save_for_backward(pos)
+        return xp.where(pos, x, x * slope)
+
+    def backward(self, g):
+        return get_array_module(g).where(self.saved[0], g, g * self.slope)
+
+
+def _sigmoid(x):
+    """1 / (1 + e^-x) without overflow: e^-|x| <= 1, so for x < 0 use e^x / (1 + e^x)."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y).  Saves y."""
+    def forward(self, x):
+        y = _sigmoid(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * y * (1 - y)
+
+
+class Tanh(Function):
+    """y = tanh x;  dy/dx = 1 - y^2.  Saves y."""
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * (1 - y * y)
+
+
+class SiLU(Function):
+    """y = x * s, s = sigmoid(x) (a.k.a. swish);  dy/dx = s (1 + x (1 - s)).
+    Saves x only; s is recomputed in backward."""
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * _sigmoid(x)
+
+    def backward(self, g):
+        x = self.saved[0]
+        s = _sigmoid(x)
+        return g * s * (1 + x * (1 - s))
+
+
+class Hardsigmoid(Function):
+    """y = relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1);  dy/dx = 1/6 where -3 < x < 3,
+    else 0 (0 at both kinks, as torch).  Saves y (0 < y < 1 iff -3 < x < 3)."""
+    def forward(self, x):
+        y = get_array_module(x).clip(x / 6 + 0.5, 0, 1)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * ((y > 0) & (y < 1)) / 6
+
+
+class Hardswish(Function):
+    """y = x * relu6(x + 3) / 6 (MobileNetV3);  dy/dx = 0 for x <= -3, x/3 + 1/2 for
+    -3 < x < 3, 1 for x >= 3 (torch's choice at the kinks).  Saves x."""
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * get_array_module(x).clip(x + 3, 0, 6) / 6
+
+    def backward(self, g):
+        x = self.saved[0]
+        xp = get_array_module(g)
+        slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
+        return g * slope
+
+
+class Softmax(Function):
+    """y_i = e^(x_i - m) / sum_j e^(x_j - m) along ``dim`` (m = max_j x_j keeps e^ from
+    overflowing, and cancels);  dL/dx = y * (g - sum_j g_j y_j).  Saves y."""
+    def forward(self, x, dim):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        y = e / e.sum(axis=dim, keepdims=True)
+        self.dim = dim
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return y * (g - (g * y).sum(axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - m - log sum_j e^(x_j - m) along ``dim`` (m = max_j x_j);
+    dL/dx = g - softmax(x) * sum_j g_j, with softmax(x) = e^y.  Saves y."""
+    def forward(self, x, dim):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        self.dim = dim
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g - get_array_module(g).exp(y) * g.sum(axis=self.dim, keepdims=True)
 
 
 def relu(x, inplace=False):
+    """``inplace`` is accepted for torch's signature; a new tensor is always returned."""
     return ReLU.apply(x)
+
+
+def relu6(x, inplace=False):
+    return ReLU6.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01, inplace=False):
+    return LeakyReLU.apply(x, slope=negative_slope)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def silu(x, inplace=False):
+    return SiLU.apply(x)
+
+
+def hardsigmoid(x, inplace=False):
+    return Hardsigmoid.apply(x)
+
+
+def hardswish(x, inplace=False):
+    return Hardswish.apply(x)
+
+
+def _softmax_dim(op, x, dim):
+    """torch's legacy rule when no dim is given: dim 0 for 0-, 1- and 3-d input, else 1."""
+    if dim is None:
+        warnings.warn(f"{op}: implicit dim choice is deprecated; pass dim=", stacklevel=3)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    if x.ndim == 0:
+        if dim not in (0, -1):
+            raise IndexError(f"{op}: dim {dim} out of range for a 0-d tensor")
+        return None                       # a 0-d tensor: reduce over "all" (nothing)
+    if not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"{op}: dim {dim} out of range for a tensor of shape "
+                         f"{tuple(x.shape)}")
+    return dim % x.ndim
+
+
+def softmax(x, dim=None):
+    return Softmax.apply(x, dim=_softmax_dim("softmax", x, dim))
+
+
+def log_softmax(x, dim=None):
+    return LogSoftmax.apply(x, dim=_softmax_dim("log_softmax", x, dim))

@@ -6,7 +6,11 @@ __all__ = ["matmul", "linear"]
 
 
 class MatMul(Function):
-    """Z = X @ Y;  dL/dX = dL/dZ @ Y^T,  dL/dY = X^T @ dL/dZ (batch axes broadcast)."""
+    """Z = X @ Y;  dL/dX = dL/dZ @ Y^T,  dL/dY = X^T @ dL/dZ (batch axes broadcast).
+
+    A 1-D X is a row (1, k), a 1-D Y a column (k, 1), and that axis is dropped from Z,
+    as in NumPy and torch. Saves each factor only if the other needs a grad.
+    """
     def forward(self, x, y):
         if x.ndim == 0 or y.ndim == 0:
             raise ValueError("matmul: both arguments need at least one dimension")
@@ -15,30 +19,34 @@ class MatMul(Function):
         if kx != ky:
             raise ValueError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} do not "
                              f"match: {kx} (last dim of the first) != {ky}")
-        self.save_for_backward(x if self.needs_input_grad[1] else None,
-                               y if self.needs_input_grad[0] else None)
+        for a, b in zip(reversed(x.shape[:-2]), reversed(y.shape[:-2])):
+            if a != b and a != 1 and b != 1:
+                raise ValueError(f"matmul: batch dims of shapes {tuple(x.shape)} and "
+                                 f"{tuple(y.shape)} cannot be broadcast together")
+        # vectors as matrices: (k,) -> (1, k) on the left, (k,) -> (k, 1) on the right
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        self.save_for_backward(x2 if self.needs_input_grad[1] else None,
+                               y2 if self.needs_input_grad[0] else None)
         self.shapes = x.shape, y.shape
-        return x @ y
+        z2 = x2 @ y2                                  # (.., n, m), n or m 1 for a vector
+        self.z2_shape = z2.shape
+        n, m = z2.shape[-2:]
+        # drop the unit axes again: (.., 1, m) -> (.., m) and (.., n, 1) -> (.., n)
+        return z2.reshape(z2.shape[:-2] + ((n,) if x.ndim > 1 else ()) +
+                          ((m,) if y.ndim > 1 else ()))
 
     def backward(self, g):
-        x, y = self.saved
+        x2, y2 = self.saved
         xs, ys = self.shapes
         xp = get_array_module(g)
-        # treat vectors as matrices: (k,) @ (.., k, m) is (1, k) @ ..., (.., n, k) @ (k,) is @ (k, 1)
-        if len(xs) == 1:
-            g = xp.expand_dims(g, -2)
-        if len(ys) == 1:
-            g = xp.expand_dims(g, -1)
+        g = g.reshape(self.z2_shape)                  # put the vectors' unit axes back
         gx = gy = None
         if self.needs_input_grad[0]:
-            y2 = y.reshape(ys + (1,)) if len(ys) == 1 else y
-            gx = g @ xp.swapaxes(y2, -1, -2)
-            gx = _sum_to(gx, xs if len(xs) > 1 else (1,) + xs)
+            gx = _sum_to(g @ xp.swapaxes(y2, -1, -2), xs if len(xs) > 1 else (1,) + xs)
             gx = gx.reshape(xs)
         if self.needs_input_grad[1]:
-            x2 = x.reshape((1,) + xs) if len(xs) == 1 else x
-            gy = xp.swapaxes(x2, -1, -2) @ g
-            gy = _sum_to(gy, ys if len(ys) > 1 else ys + (1,))
+            gy = _sum_to(xp.swapaxes(x2, -1, -2) @ g, ys if len(ys) > 1 else ys + (1,))
             gy = gy.reshape(ys)
         return gx, gy
 
@@ -64,10 +72,13 @@ class Linear(Function):
     dL/dx = g W,  dL/dW = g^T x (summed over leading axes),  dL/db = sum g.
     """
     def forward(self, x, w, b):
-        if x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input has {x.shape[-1]} features (shape "
-                             f"{tuple(x.shape)}), weight expects {w.shape[1]} (weight shape "
-                             f"{tuple(w.shape)})")
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input of shape {tuple(x.shape)} does not fit weight of "
+                             f"shape {tuple(w.shape)}: expected input (..., in_features) and "
+                             f"weight (out_features, in_features)")
+        if b is not None and tuple(b.shape) != (w.shape[0],):
+            raise ValueError(f"linear: bias of shape {tuple(b.shape)}, expected "
+                             f"({w.shape[0]},) for weight of shape {tuple(w.shape)}")
         self.save_for_backward(x if self.needs_input_grad[1] else None,
                                w if self.needs_input_grad[0] else None)
         y = x @ w.T                       # (..., in) @ (in, out) -> (..., out)
@@ -82,7 +93,7 @@ class Linear(Function):
         g2 = g.reshape(-1, g.shape[-1])                     # (M, out)
         if self.needs_input_grad[1]:
             gw = g2.T @ x.reshape(-1, x.shape[-1])          # (out, M) @ (M, in) -> (out, in)
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+        if self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb
 

@@ -1,19 +1,36 @@
-"""Reductions over axes: sum, mean, var, max, min (``dim`` and ``keepdim`` as torch)."""
+"""Reductions over axes: sum, mean, var, max, min, amax, amin (``dim``, ``keepdim`` as torch).
+
+``dim`` is None (every axis), an int, or a tuple of ints. Backward puts the reduced
+axes back as size 1 and broadcasts the gradient over them.
+
+Like torch, ``max(x)`` returns one value, while ``max(x, dim)`` returns the pair
+``(values, indices)``; ``amax(x, dim)`` returns the values only and accepts a tuple of dims.
+"""
+import operator
+from collections import namedtuple
+
 from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import Tensor
 
-__all__ = ["sum", "mean", "var", "max", "min"]
+__all__ = ["sum", "mean", "var", "max", "min", "amax", "amin"]
 
 
-def _axes(dim, ndim):
-    """None -> all axes; int or tuple -> a tuple of non-negative axes."""
+def _axes(op, dim, ndim):
+    """None -> all axes; int or tuple -> a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
+    n = ndim if ndim > 0 else 1           # (this module's max/min shadow the builtins)
+    out = []
     for d in dims:
-        if not -ndim <= d < max(ndim, 1):
-            raise IndexError(f"dimension {d} out of range for a tensor of {ndim} dims")
-    return tuple(sorted(d % max(ndim, 1) for d in dims))
+        d = operator.index(d)
+        if not -n <= d < n:
+            raise IndexError(f"{op}: dim {d} out of range for a tensor with {ndim} dims")
+        out.append(d % n)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dims} names one axis twice")
+    return tuple(sorted(out)) if ndim > 0 else ()   # a 0-d tensor: dim 0 / -1 reduce nothing
 
 
 def _expand_back(g, shape, axes, keepdim):
@@ -23,38 +40,41 @@ def _expand_back(g, shape, axes, keepdim):
     return g
 
 
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
 class Sum(Function):
-    """y = sum_i x_i;  dy/dx_i = 1"""
+    """y = sum_i x_i;  dy/dx_i = 1.  Saves nothing (only the shape)."""
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         return x.sum(axis=axes, keepdims=keepdim)
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        return get_array_module(g).broadcast_to(g, self.shape), None, None
+        return get_array_module(g).broadcast_to(g, self.shape)
 
 
 class Mean(Function):
-    """y = (1/n) sum_i x_i;  dy/dx_i = 1/n"""
+    """y = (1/n) sum_i x_i;  dy/dx_i = 1/n.  Saves nothing (only the shape)."""
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        self.n = 1
-        for a in axes:
-            self.n *= x.shape[a]
+        self.n = _count(x.shape, axes)
         return x.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim) / self.n
-        return get_array_module(g).broadcast_to(g, self.shape), None, None
+        return get_array_module(g).broadcast_to(g, self.shape)
 
 
 class Var(Function):
-    """v = sum_i (x_i - m)^2 / (n - c), c = 1 if unbiased;  dv/dx_i = 2 (x_i - m) / (n - c)"""
-    def forward(self, x, axes, keepdim, unbiased):
-        n = 1
-        for a in axes:
-            n *= x.shape[a]
-        self.denom = n - 1 if unbiased else n
+    """v = sum_i (x_i - m)^2 / (n - c), m the mean, c the correction (1: unbiased);
+    dv/dx_i = 2 (x_i - m) / (n - c) (the m-term sums to zero).  Saves x - m."""
+    def forward(self, x, axes, keepdim, correction):
+        self.denom = _count(x.shape, axes) - correction
         centered = x - x.mean(axis=axes, keepdims=True)
         self.save_for_backward(centered)
         self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
@@ -63,51 +83,101 @@ class Var(Function):
     def backward(self, g):
         (centered,) = self.saved
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
-        return g * centered * (2.0 / self.denom), None, None, None
+        return g * centered * (2.0 / self.denom)
 
 
-class MaxMin(Function):
-    """y = max_i x_i;  the gradient goes to the arg-max (split evenly between ties
-    when reducing over several axes at once, to the first one for a single ``dim``,
-    as torch does)."""
+class Extreme(Function):
+    """y = max_i x_i (or min) over ``axes``; the gradient is split evenly between
+    the entries that tie for the extreme (torch's rule for max(x) and amax).
+    Saves a boolean mask of the winners and their count per slice."""
     def forward(self, x, axes, keepdim, is_max):
         y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
-        xp = get_array_module(x)
-        if len(axes) == 1:           # one winner per slice: the first extreme value
-            a = axes[0]
-            idx = (x.argmax(axis=a) if is_max else x.argmin(axis=a))
-            idx = xp.expand_dims(idx, a)
-            mask = xp.zeros(x.shape, dtype=bool)
-            xp.put_along_axis(mask, idx, True, axis=a)
-            mask = mask.astype(x.dtype)
-        else:                        # ties share the gradient
-            mask = (x == y).astype(x.dtype)
-            mask /= mask.sum(axis=axes, keepdims=True)
-        self.save_for_backward(mask)
+        mask = x == y
+        self.save_for_backward(mask, mask.sum(axis=axes, keepdims=True).astype(x.dtype))
         self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
         return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     def backward(self, g):
-        (mask,) = self.saved
-        return _expand_back(g, self.shape, self.axes, self.keepdim) * mask, None, None, None
+        mask, count = self.saved
+        return _expand_back(g, self.shape, self.axes, self.keepdim) * mask / count
+
+
+class Gather(Function):
+    """y = x[..., idx, ...] along one axis (idx holds one position per slice, with
+    the axis kept as size 1);  dL/dx is dL/dy at those positions and 0 elsewhere.
+    Saves the indices."""
+    def forward(self, x, idx, axis, keepdim):
+        xp = get_array_module(x)
+        self.save_for_backward(idx)
+        self.shape, self.axis, self.dtype = x.shape, axis, x.dtype
+        y = xp.take_along_axis(x, idx, axis=axis)          # (.., 1, ..)
+        return y if keepdim else y.squeeze(axis)
+
+    def backward(self, g):
+        (idx,) = self.saved
+        xp = get_array_module(g)
+        g = g if g.ndim == len(self.shape) else xp.expand_dims(g, self.axis)
+        # position along the axis, shaped to broadcast: (1, .., n, .., 1)
+        pos = xp.arange(self.shape[self.axis]).reshape(
+            [-1 if i == self.axis else 1 for i in range(len(self.shape))])
+        return xp.where(pos == idx, g, xp.zeros((), self.dtype))
 
 
 def sum(x, dim=None, keepdim=False):
-    return Sum.apply(x, _axes(dim, x.ndim), keepdim)
+    return Sum.apply(x, axes=_axes("sum", dim, x.ndim), keepdim=keepdim)
 
 
 def mean(x, dim=None, keepdim=False):
-    return Mean.apply(x, _axes(dim, x.ndim), keepdim)
+    return Mean.apply(x, axes=_axes("mean", dim, x.ndim), keepdim=keepdim)
 
 
-def var(x, dim=None, keepdim=False, unbiased=True):
-    return Var.apply(x, _axes(dim, x.ndim), keepdim, unbiased)
+def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    """Variance over ``dim``, divided by n - 1 (``unbiased``) or n; ``correction=c``
+    divides by n - c (torch's newer spelling) and overrides ``unbiased``."""
+    if correction is None:
+        correction = 1 if unbiased else 0
+    return Var.apply(x, axes=_axes("var", dim, x.ndim), keepdim=keepdim, correction=correction)
+
+
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+
+
+def _extreme(op, x, dim, keepdim, is_max):
+    if dim is None:
+        return Extreme.apply(x, axes=_axes(op, None, x.ndim), keepdim=keepdim, is_max=is_max)
+    if isinstance(dim, (tuple, list, Tensor)):
+        raise TypeError(f"{op}: dim must be one int (or None); use a{op}(x, dim=(..)) to "
+                        f"reduce over several dims")
+    if x.ndim == 0:                       # torch allows dim 0 / -1 on a 0-d tensor
+        _axes(op, dim, 0)
+        return _extreme(op, x.reshape(1), 0, False, is_max)
+    (axis,) = _axes(op, dim, x.ndim)
+    xp = x.xp
+    idx = xp.expand_dims(x.data.argmax(axis=axis) if is_max else x.data.argmin(axis=axis),
+                         axis)                                   # (.., 1, ..), int64
+    values = Gather.apply(x, idx=idx, axis=axis, keepdim=keepdim)
+    indices = Tensor(idx if keepdim else idx.squeeze(axis))
+    return (max_result if is_max else min_result)(values, indices)
 
 
 def max(x, dim=None, keepdim=False):
-    """Largest entry (``dim=None``) or largest along ``dim`` (values only)."""
-    return MaxMin.apply(x, _axes(dim, x.ndim), keepdim, True)
+    """``max(x)``: the largest entry (the gradient is split between ties).
+    ``max(x, dim)``: the pair ``(values, indices)`` along ``dim``, as torch; the
+    gradient goes to the first largest entry of each slice (the one in ``indices``)."""
+    return _extreme("max", x, dim, keepdim, True)
 
 
 def min(x, dim=None, keepdim=False):
-    return MaxMin.apply(x, _axes(dim, x.ndim), keepdim, False)
+    """As ``max``, for the smallest entry."""
+    return _extreme("min", x, dim, keepdim, False)
+
+
+def amax(x, dim=None, keepdim=False):
+    """Largest entry over ``dim`` (None, int or tuple), values only; ties share the gradient."""
+    return Extreme.apply(x, axes=_axes("amax", dim, x.ndim), keepdim=keepdim, is_max=True)
+
+
+def amin(x, dim=None, keepdim=False):
+    """Smallest entry over ``dim`` (None, int or tuple), values only; ties share the gradient."""
+    return Extreme.apply(x, axes=_axes("amin", dim, x.ndim), keepdim=keepdim, is_max=False)
