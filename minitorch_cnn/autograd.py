@@ -170,6 +170,7 @@ def backward(root, grad=None, retain_graph=False):
 
     order = _topological_order(root.grad_fn)
     grads = {id(root.grad_fn): grad}          # dL/d(output of fn), keyed by fn
+    given = set()                             # ids of arrays already stored in a leaf's .grad
     for fn in reversed(order):
         g_out = grads.pop(id(fn), None)
         if g_out is None:                     # no path from root reaches this op's output
@@ -187,6 +188,9 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             g = unbroadcast(g, t.shape)
             if t.grad_fn is None:
+                if id(g) in given:            # z = a + b hands one array to both leaves
+                    g = g.copy()
+                given.add(id(g))
                 t._accumulate(g)
             else:
                 key = id(t.grad_fn)

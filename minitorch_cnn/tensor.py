@@ -16,8 +16,6 @@ def _as_array(data, dtype=None, device=None):
     """Turn lists, scalars, NumPy/CuPy arrays into an array of the right dtype/device."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.generic):               # a NumPy scalar (x.sum()) keeps its dtype
-        data = np.asarray(data)
     if dtype is not None:
         dtype = np.dtype(dtype)
     if backend.is_cupy_array(data) or isinstance(data, (np.ndarray, np.generic)):
@@ -98,9 +96,15 @@ class Tensor:
         autograd.backward(self, grad, retain_graph)
 
     def _accumulate(self, g):
-        # out of place on purpose: ``g`` may be shared with other tensors' grads
+        """Add ``g`` to ``self.grad``. The stored array is always this tensor's own,
+        writable memory (``g`` may be a broadcast view, or shared with another input's
+        gradient, as in z = a + b), so ``p.grad.zero_()`` and friends are safe."""
+        if g.dtype != self.dtype:
+            g = g.astype(self.dtype)
         if self.grad is None:
-            self.grad = Tensor(g)
+            owns = g.base is None and g.flags.writeable
+            self.grad = Tensor(g if owns and g.shape == self.shape else
+                               self.xp.array(self.xp.broadcast_to(g, self.shape)))
         else:
             self.grad = Tensor(self.grad.data + g)
 
