@@ -55,7 +55,7 @@ mt.manual_seed(args.seed)
 out_dir = args.out or os.path.join("runs", f"{args.model}_{args.dataset}")
 
 # ----------------------------------------------------------------------- data
-MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)   # CIFAR-10 channel stats
+MEAN, STD = data.CIFAR10_MEAN, data.CIFAR10_STD          # per-channel statistics
 crop = (T.ScaleJitter(args.scale_jitter[0], args.scale_jitter[1], 32) if args.scale_jitter
         else T.RandomCrop(32, padding=4))
 train_tf = T.Compose([crop, T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])

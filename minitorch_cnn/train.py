@@ -157,6 +157,8 @@ class Trainer:
         try:
             while self.epoch < epochs:
                 t0 = time.perf_counter()
+                if hasattr(train_loader, "set_epoch"):   # epoch e's order depends on e only
+                    train_loader.set_epoch(self.epoch)
                 tr_loss, tr_acc, rate = self._run_epoch(train_loader, train=True)
                 row = {"epoch": self.epoch + 1, "train_loss": tr_loss, "train_acc": tr_acc,
                        "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": rate}
