@@ -4,3 +4,9 @@ from .reduce import *       # noqa: F401,F403
 from .shape import *        # noqa: F401,F403
 from .linear import *       # noqa: F401,F403
 from .activation import *   # noqa: F401,F403
+from .dropout import *      # noqa: F401,F403
+from .loss import *         # noqa: F401,F403
+from .drop_path import *    # noqa: F401,F403
+from .conv import *         # noqa: F401,F403
+from .pool import *         # noqa: F401,F403
+from .norm import *         # noqa: F401,F403

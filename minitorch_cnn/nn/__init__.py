@@ -3,6 +3,7 @@ from .module import Module, Parameter, Sequential, ModuleList, ModuleDict
 from .layers import *  # noqa: F401,F403
 from .conv import *    # noqa: F401,F403
 from .drop_path import StochasticDepth
+from .squeeze_excitation import SqueezeExcitation
 from . import init
 from . import functional
 from . import utils

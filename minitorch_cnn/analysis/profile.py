@@ -1,0 +1,334 @@
+"""``profile(model, x)``: where the time and the memory of a training step go, layer by layer.
+
+What is measured, and how
+    forward time    each leaf layer's ``forward`` is wrapped (for the duration of the
+                    profile only) by a timer.
+    backward time   the engine calls ``fn.backward(grad)`` once per op. After the
+                    forward pass every op of the graph is mapped to the layer call that
+                    created it (see ``_graph.assign_ops``) and its ``backward`` is
+                    wrapped, on that one instance, by a timer that adds to its layer.
+                    A layer's backward time is the sum over its ops.
+    "(outside layers)"  what is left of the end-to-end time: ops written in a non-leaf
+                    ``forward`` (residual additions, concatenations, flatten), the loss,
+                    and the autograd engine's own work (ordering the graph, summing
+                    gradients that meet).
+    peak memory     the most memory in use at any moment inside the layer's forward
+                    (or inside one of its ops' backward), above what was in use when it
+                    began: outputs, saved arrays and scratch buffers. On the CPU it is
+                    read with ``tracemalloc``, which sees every NumPy allocation (but not
+                    memory that BLAS or Numba-compiled code allocate for themselves); on
+                    the GPU with a CuPy memory hook that follows the memory pool.
+                    Tracing slows Python down, so memory is measured in a separate pass
+                    whose times are thrown away.
+
+    Times are medians over ``repeat`` runs after ``warmup`` runs (the first run pays for
+    JIT compilation and buffer allocation). On the GPU the timers synchronise the device
+    before and after each layer and op, so that a layer is charged for its own kernels;
+    this makes a profiled step slower than an unprofiled one.
+
+The model runs in its current mode (``model.train()`` profiles a training step). The
+profile leaves no trace: BatchNorm running statistics and parameter gradients are put
+back as they were.
+"""
+import time
+import tracemalloc
+from collections import defaultdict
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from ._graph import assign_ops, graph_ops, leaf_modules, record_layer_calls, tensors_in
+from .summary import format_bytes
+
+__all__ = ["profile", "Profile", "ProfileRow", "OUTSIDE"]
+
+OUTSIDE = "(outside layers)"
+
+
+class _HostMemory:
+    """Bytes of NumPy memory in use and the peak since ``reset_peak`` (tracemalloc)."""
+
+    def __enter__(self):
+        self.started = not tracemalloc.is_tracing()
+        if self.started:
+            tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.started:
+            tracemalloc.stop()
+
+    def read(self):
+        return tracemalloc.get_traced_memory()        # (current, peak)
+
+    def reset_peak(self):
+        tracemalloc.reset_peak()
+
+
+def _device_memory():
+    """The same for CuPy's memory pool, through a ``cupy.cuda.MemoryHook`` that adds up
+    the sizes of the blocks handed out and given back while it is active."""
+    cp = backend.xp_for("cuda")
+
+    class DeviceMemory(cp.cuda.MemoryHook):
+        name = "minitorch_cnn.analysis.profile"
+
+        def __init__(self):
+            self.used = self.peak = 0
+
+        def malloc_postprocess(self, **kw):
+            self.used += kw["mem_size"]
+            self.peak = max(self.peak, self.used)
+
+        def free_postprocess(self, **kw):
+            self.used -= kw["mem_size"]
+
+        def read(self):
+            return self.used, self.peak
+
+        def reset_peak(self):
+            self.peak = self.used
+
+    return DeviceMemory()
+
+
+class _Meter:
+    """Times (and, with a memory tracker, measures) calls, adding them under a key."""
+
+    def __init__(self, device, memory=None):
+        self.memory = memory
+        self.sync = (backend.xp_for("cuda").cuda.Device().synchronize if device == "cuda"
+                     else (lambda: None))
+        self.times = {"forward": defaultdict(float), "backward": defaultdict(float)}
+        self.peaks = {"forward": {}, "backward": {}}
+        self.top = 0                                   # highest memory seen in the pass
+
+    def call(self, phase, key, fn, *args):
+        if self.memory is not None:
+            _, peak = self.memory.read()
+            self.top = max(self.top, peak)
+            self.memory.reset_peak()
+            before, _ = self.memory.read()
+        self.sync()
+        t0 = time.perf_counter()
+        result = fn(*args)
+        self.sync()
+        self.times[phase][key] += time.perf_counter() - t0
+        if self.memory is not None:
+            _, peak = self.memory.read()
+            self.top = max(self.top, peak)
+            self.peaks[phase][key] = max(self.peaks[phase].get(key, 0), peak - before)
+        return result
+
+    def whole(self, fn):
+        """Time (and the memory peak above the start of) a whole phase."""
+        if self.memory is not None:
+            self.memory.reset_peak()
+            start, _ = self.memory.read()
+            self.top = 0
+        self.sync()
+        t0 = time.perf_counter()
+        result = fn()
+        self.sync()
+        elapsed = time.perf_counter() - t0
+        peak = None
+        if self.memory is not None:
+            self.top = max(self.top, self.memory.read()[1])
+            peak = self.top - start
+        return result, elapsed, peak
+
+
+class _timed_layers:
+    """Wrap every leaf layer's ``forward`` (as an instance attribute, removed on exit)
+    so that the current meter times it under the layer's name."""
+
+    def __init__(self, model):
+        self.leaves = leaf_modules(model)
+        self.meter = None
+
+    def __enter__(self):
+        for name, m in self.leaves:
+            orig = m.forward
+
+            def timed(*args, _name=name, _orig=orig, **kwargs):
+                if self.meter is None:
+                    return _orig(*args, **kwargs)
+                return self.meter.call("forward", _name, lambda: _orig(*args, **kwargs))
+            m.__dict__["forward"] = timed
+        return self
+
+    def __exit__(self, *exc):
+        for _, m in self.leaves:
+            m.__dict__.pop("forward", None)
+
+
+class _kept_state:
+    """Put BatchNorm running statistics and parameter gradients back after the profile."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.buffers = [(b, b.data.copy()) for b in self.model.buffers()]
+        self.grads = [(p, p.grad) for p in self.model.parameters()]
+
+    def __exit__(self, *exc):
+        for b, data in self.buffers:
+            b.data = data
+        for p, g in self.grads:
+            p.grad = g
+
+
+def _one_step(model, x, loss_fn, meter, layers):
+    """Forward, map ops to layers, wrap their backward, then backward; returns the
+    end-to-end (forward, backward) times and peaks."""
+    layers.meter = meter
+    with record_layer_calls(model) as calls:
+        out, t_fwd, p_fwd = meter.whole(lambda: model(x))
+    layers.meter = None
+    outs = tensors_in(out)
+    if loss_fn is not None:
+        root = loss_fn(out)
+    elif len(outs) == 1:
+        root = outs[0]
+    else:                                   # several outputs (auxiliary heads): add them up
+        root = sum(t.sum() for t in outs)
+    if not root.requires_grad:
+        raise ValueError(f"profile: the output of {type(model).__name__} does not require "
+                         f"grad (no parameters require grad, or it ran under no_grad)")
+
+    owner = assign_ops(calls)
+    for fn in graph_ops(root):
+        call = owner.get(id(fn))
+        key = call.name if call is not None else OUTSIDE
+
+        def timed_backward(g, _fn=fn, _orig=fn.backward, _key=key):
+            return meter.call("backward", _key, _orig, g)
+        fn.backward = timed_backward       # this instance only; the graph is freed after
+
+    grad = root.xp.ones(root.shape, root.dtype) if root.data.size != 1 else None
+    _, t_bwd, p_bwd = meter.whole(lambda: root.backward(grad))
+    return t_fwd, t_bwd, p_fwd, p_bwd, calls
+
+
+class ProfileRow:
+    """Times in milliseconds (medians), peaks in bytes (None when memory was not measured)."""
+
+    __slots__ = ("name", "type", "calls", "forward_ms", "backward_ms", "forward_peak",
+                 "backward_peak")
+
+    def __init__(self, name, type, calls, forward_ms, backward_ms, forward_peak,
+                 backward_peak):
+        self.name, self.type, self.calls = name, type, calls
+        self.forward_ms, self.backward_ms = forward_ms, backward_ms
+        self.forward_peak, self.backward_peak = forward_peak, backward_peak
+
+    def __repr__(self):
+        return (f"ProfileRow({self.name!r}, fwd={self.forward_ms:.3f} ms, "
+                f"bwd={self.backward_ms:.3f} ms)")
+
+
+class Profile:
+    """The result of ``profile``: ``rows`` per layer (plus an ``(outside layers)`` row)
+    and end-to-end ``forward_ms``/``backward_ms`` and peaks."""
+
+    HEADER = ("Layer", "Type", "Calls", "Forward ms", "Backward ms", "Fwd peak", "Bwd peak")
+
+    def __init__(self, model_name, input_shape, device, kernels, repeat, rows, forward_ms,
+                 backward_ms, forward_peak, backward_peak):
+        self.model_name, self.input_shape, self.device = model_name, input_shape, device
+        self.kernels, self.repeat, self.rows = kernels, repeat, rows
+        self.forward_ms, self.backward_ms = forward_ms, backward_ms
+        self.forward_peak, self.backward_peak = forward_peak, backward_peak
+
+    def row(self, name):
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"profile of {self.model_name} has no layer named {name!r}")
+
+    def _cells(self):
+        mem = lambda b: "-" if b is None else format_bytes(b)  # noqa: E731
+        cells = [(r.name, r.type, str(r.calls), f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}",
+                  mem(r.forward_peak), mem(r.backward_peak)) for r in self.rows]
+        cells.append(("total", "", "", f"{self.forward_ms:.3f}", f"{self.backward_ms:.3f}",
+                      mem(self.forward_peak), mem(self.backward_peak)))
+        return cells
+
+    def __str__(self):
+        cells = self._cells()
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(self.HEADER)]
+        fmt = lambda row: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)  # noqa: E731
+                                    for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        rule = "-" * len(fmt(self.HEADER))
+        return "\n".join(
+            [f"{self.model_name} profile, input {self.input_shape} on {self.device} "
+             f"({self.kernels} kernels), median of {self.repeat}", rule, fmt(self.HEADER), rule]
+            + [fmt(c) for c in cells[:-1]] + [rule, fmt(cells[-1])])
+
+    def to_markdown(self):
+        lines = ["| " + " | ".join(self.HEADER) + " |", "|---|---|" + "---:|" * 5]
+        lines += ["| " + " | ".join(c) + " |" for c in self._cells()]
+        return "\n".join(lines) + "\n"
+
+
+def profile(model, x, repeat=3, warmup=1, memory=True, loss_fn=None):
+    """Forward and backward time and peak memory of every leaf layer of ``model`` on the
+    batch ``x`` (a Tensor on the model's device: NumPy arrays on the CPU, CuPy on the GPU).
+
+    ``loss_fn(output) -> scalar Tensor`` is differentiated if given; otherwise the
+    gradient of the sum of the outputs. See the module docstring for the method.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"profile: expected the input batch as a Tensor, got "
+                        f"{type(x).__name__}")
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f"profile: expected repeat >= 1 and warmup >= 0, got repeat={repeat}, "
+                         f"warmup={warmup}")
+    device = x.device
+    for name, p in model.named_parameters():
+        if p.device != device:
+            raise ValueError(f"profile: the input is on {device} but parameter {name} is on "
+                             f"{p.device}")
+
+    runs = []
+    types, counts = {}, {}
+    with _kept_state(model), _timed_layers(model) as layers:
+        for i in range(warmup + repeat):
+            meter = _Meter(device)
+            t_fwd, t_bwd, _, _, calls = _one_step(model, x, loss_fn, meter, layers)
+            if i == warmup:                 # the first timed run names the rows
+                for c in calls:
+                    types.setdefault(c.name, c.type)
+                    counts[c.name] = counts.get(c.name, 0) + 1
+            if i >= warmup:
+                runs.append((meter, t_fwd, t_bwd))
+        peaks = None
+        if memory:
+            tracker = _HostMemory() if device == "cpu" else _device_memory()
+            with tracker:
+                meter = _Meter(device, tracker)
+                _, _, p_fwd, p_bwd, _ = _one_step(model, x, loss_fn, meter, layers)
+            peaks = (meter.peaks, p_fwd, p_bwd)
+
+    def median_ms(values):
+        return float(np.median(values)) * 1e3
+
+    rows = []
+    fwd_total = median_ms([t for _, t, _ in runs])
+    bwd_total = median_ms([t for _, _, t in runs])
+    for name, type_ in types.items():
+        f = median_ms([m.times["forward"].get(name, 0.0) for m, _, _ in runs])
+        b = median_ms([m.times["backward"].get(name, 0.0) for m, _, _ in runs])
+        fp = peaks[0]["forward"].get(name, 0) if peaks else None
+        bp = peaks[0]["backward"].get(name, 0) if peaks else None
+        rows.append(ProfileRow(name, type_, counts[name], f, b, fp, bp))
+    in_layers_f = sum(r.forward_ms for r in rows)
+    in_layers_b = sum(r.backward_ms for r in rows)
+    rows.append(ProfileRow(OUTSIDE, "", 0, max(fwd_total - in_layers_f, 0.0),
+                           max(bwd_total - in_layers_b, 0.0),
+                           None, peaks[0]["backward"].get(OUTSIDE, 0) if peaks else None))
+    return Profile(type(model).__name__, tuple(x.shape), device, backend.get_kernels(),
+                   repeat, rows, fwd_total, bwd_total,
+                   peaks[1] if peaks else None, peaks[2] if peaks else None)

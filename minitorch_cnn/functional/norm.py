@@ -1,0 +1,174 @@
+"""Normalisation and channel dropout: batch norm, local response norm, dropout2d.
+
+Channels are axis 1 throughout: x (N, C, H, W) for images, (N, C) or (N, C, L) for
+batch norm over feature vectors and sequences.
+"""
+import math
+
+
+from .. import backend, kernels
+from ..autograd import Function
+from ..backend import get_array_module
+from .shape import reshape
+
+__all__ = ["batch_norm", "local_response_norm", "dropout2d"]
+
+
+# ------------------------------------------------------------------- batch norm
+class BatchNorm(Function):
+    """Ioffe & Szegedy (2015). Per channel c, over the M = N*H*W numbers of the batch:
+
+        x_hat = (x - mean) / sqrt(var + eps),   y = weight * x_hat + bias
+
+    training: mean and biased var of this batch, and the running estimates move toward
+    them: running = (1 - momentum) * running + momentum * batch (with the unbiased var,
+    var * M / (M - 1), as torch does); eval: the running estimates instead.
+
+    backward (training), with g = dL/dy:
+        dbias = sum g,  dweight = sum g * x_hat,
+        dx = weight / sqrt(var + eps) * (g - mean(g) - x_hat * mean(g * x_hat))
+    (in eval mode mean and var are constants and dx = weight / sqrt(var + eps) * g).
+
+    Saves x_hat (the size of x) and 1/sqrt(var + eps) (C numbers): dx and dweight need
+    exactly these; x itself is not kept.
+    """
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        xp = get_array_module(x)
+        N, C = x.shape[:2]
+        x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
+        M = N * x3.shape[2]
+        if training:
+            mean, var = kernels.batch_norm_statistics(x3)
+            if running_mean is not None:        # in place: these are the layer's buffers
+                running_mean *= 1 - momentum
+                running_mean += (momentum * mean).astype(running_mean.dtype)
+                running_var *= 1 - momentum
+                running_var += (momentum * var * (M / (M - 1))).astype(running_var.dtype)
+        else:
+            mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
+        inv_std = 1 / xp.sqrt(var + eps)
+        w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
+        b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
+        y, x_hat = kernels.batch_norm_apply(x3, mean, inv_std, w, b)
+        self.save_for_backward(x_hat, inv_std, w)
+        self.training, self.M = training, M
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        x_hat, inv_std, w = self.saved
+        xp = get_array_module(gy)
+        g3 = xp.ascontiguousarray(gy).reshape(x_hat.shape)
+        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x_hat)
+        gx = None
+        if self.needs_input_grad[0]:
+            if self.training:
+                mean_g, mean_g_xhat = sum_g / self.M, sum_g_xhat / self.M
+            else:
+                mean_g = mean_g_xhat = xp.zeros_like(sum_g)
+            gx = kernels.batch_norm_backward_input(g3, x_hat, w * inv_std, mean_g, mean_g_xhat)
+            gx = gx.reshape(gy.shape)
+        return gx, sum_g_xhat, sum_g, None, None
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 1 (torch.nn.functional.batch_norm); with training,
+    running_mean / running_var (if given) are updated in place."""
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of at least 2 dims (N, C, ...), "
+                         f"got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, but the input "
+                             f"has {C} channels (shape {tuple(input.shape)})")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and "
+                         "running_var")
+    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input shape {tuple(input.shape)}")
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var,
+                           training=bool(training), momentum=momentum, eps=eps)
+
+
+# --------------------------------------------------------- local response norm
+def _channel_window_sum(a, before, after):
+    """out[:, c] = sum of a[:, c - before ... c + after] (zeros past the ends)."""
+    xp = get_array_module(a)
+    C = a.shape[1]
+    widths = [(0, 0)] * a.ndim
+    widths[1] = (before, after)
+    ap = xp.pad(a, widths)
+    out = ap[:, 0:C].copy()
+    for i in range(1, before + after + 1):
+        out += ap[:, i:i + C]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """Krizhevsky et al. (2012), with torch's conventions:
+
+        s_c = k + alpha / size * sum_{c' = c - size//2}^{c + (size-1)//2} x_{c'}^2,
+        y_c = x_c * s_c^(-beta)
+
+    dL/dx_c = g_c s_c^(-beta) - 2 alpha beta / size * x_c * sum_{c' whose window holds c}
+    g_{c'} x_{c'} s_{c'}^(-beta-1); the c' whose window holds c are c - (size-1)//2 ...
+    c + size//2 (the window, mirrored). Saves x and s.
+    """
+
+    def forward(self, x, size, alpha, beta, k):
+        s = k + (alpha / size) * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+        self.save_for_backward(x, s)
+        self.params = size, alpha, beta
+        return x * s ** -beta
+
+    def backward(self, g):
+        x, s = self.saved
+        size, alpha, beta = self.params
+        t = g * x * s ** (-beta - 1)
+        return (g * s ** -beta
+                - (2 * alpha * beta / size) * x * _channel_window_sum(t, (size - 1) // 2, size // 2))
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Normalise each channel by its neighbours (torch.nn.functional.local_response_norm)."""
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected an input of at least 3 dims "
+                         f"(N, C, ...), got shape {tuple(input.shape)}")
+    if int(size) < 1:
+        raise ValueError(f"local_response_norm: size must be >= 1, got {size}")
+    return LocalResponseNorm.apply(input, size=int(size), alpha=alpha, beta=beta, k=k)
+
+
+# ------------------------------------------------------------------- dropout2d
+class Dropout2d(Function):
+    """y = x * mask, mask[n, c] = 0 (probability p) or 1/(1-p), the same over a whole
+    (H, W) plane: neighbouring pixels are correlated, so dropping single ones barely
+    regularises (Tompson et al., 2015). Saves the (N, C, 1, 1) mask only."""
+
+    def forward(self, x, mask):
+        self.save_for_backward(mask)
+        return x * mask
+
+    def backward(self, g):
+        return g * self.saved[0], None
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels with probability p (torch.nn.functional.dropout2d); input
+    (N, C, H, W), or (C, H, W) unbatched. The mask comes from backend.get_rng()."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4-D input (N, C, H, W) or a 3-D one "
+                         f"(C, H, W), got shape {tuple(input.shape)}")
+    if not training or p == 0:
+        return input
+    channels = tuple(input.shape[:-2])                    # (N, C) or (C,)
+    keep = backend.get_rng().random(channels) >= p
+    scale = 0.0 if p == 1 else 1.0 / (1 - p)
+    mask = (keep * scale).astype(input.dtype).reshape(channels + (1, 1))
+    return Dropout2d.apply(input, backend.to_device(mask, input.device))

@@ -1,0 +1,691 @@
+"""The kernels of reference.py again, as explicit loops compiled by Numba for the CPU.
+
+Same names, same arguments, same results (to float32 rounding) as reference.py; read
+that file first for what each one computes, and the shape glossary. Here each kernel
+is a plain Python function over loops (``_im2col``), compiled once at module level
+(``im2col_cpu = njit(...)(_im2col)``): run with ``NUMBA_DISABLE_JIT=1`` and they are
+ordinary, debuggable Python again. The public function of the same name (``im2col``)
+allocates the output and calls the compiled loop.
+
+Where the speed comes from:
+- one pass over memory, no temporaries (reference.py builds a padded copy and a
+  (N, C, OH, OW) slice per tap);
+- the bounds checks of the padding are hoisted out of the inner loops (``_inside``);
+- long inner loops where it pays: LLVM only vectorises a loop that runs for a few
+  dozen iterations, and an image row of a CIFAR-sized net has 8 to 32 pixels. The
+  depthwise kernels therefore work on a whole flattened, padded plane at once;
+- ``prange`` splits the outermost loop over the cores. Each parallel iteration owns
+  the part of the output it writes (a row of cols, an (n, c) image plane), so the
+  scatter-adds of the backward passes need no locks and no atomics.
+"""
+import os
+
+# Numba runs prange loops on an OpenMP thread pool; NumPy's BLAS runs GEMMs on a pool
+# of its own, on the same cores, and every conv alternates the two. By default an
+# OpenMP thread spins for a while after each loop, waiting for the next one, and a
+# spinning thread takes half a core from the GEMM that runs next (on this project's
+# 2-core machine a conv ran 2.5x slower). PASSIVE puts the threads to sleep at once.
+# OpenMP reads it when Numba starts its pool (the first parallel kernel); a value
+# set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+from .reference import _adaptive_bins, _out_size, _winograd_tiles  # noqa: E402
+
+__all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_input",
+           "depthwise_conv2d_backward_weight", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
+           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+           "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
+           "batch_norm_backward_input",
+           "winograd_input_transform", "winograd_input_transform_backward",
+           "winograd_output_transform", "winograd_output_transform_backward"]
+
+_jit = njit(cache=True)
+_jit_parallel = njit(parallel=True, cache=True)
+
+
+def _inside_range(size, S, offset, out_size):
+    """The outputs o in [o0, o1) whose input index o*S + offset lies in [0, size)."""
+    o0 = max(0, (S - 1 - offset) // S)
+    o1 = min(out_size, (size - 1 - offset) // S + 1)
+    return o0, max(o0, o1)
+
+
+_inside = _jit(_inside_range)
+
+
+# ------------------------------------------------------------------ im2col
+# Loops here are written out element by element, not as slice assignments: Numba
+# compiles ``row[:] = 0`` into a generic call, and at hundreds of thousands of short
+# rows per conv that overhead would dominate.
+def _im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols):
+    N, C, H, W = x.shape
+    for r in prange(C * KH * KW):                   # one row of cols per iteration
+        c, kh, kw = r // (KH * KW), (r // KW) % KH, r % KW
+        ow0, ow1 = _inside(W, SW, kw * DW - PW, OW)
+        for n in range(N):
+            for oh in range(OH):
+                base = (n * OH + oh) * OW
+                ih = oh * SH - PH + kh * DH
+                if ih < 0 or ih >= H:               # the whole row reads padding
+                    for ow in range(OW):
+                        cols[r, base + ow] = 0
+                    continue
+                for ow in range(ow0):
+                    cols[r, base + ow] = 0
+                for ow in range(ow0, ow1):
+                    cols[r, base + ow] = x[n, c, ih, ow * SW - PW + kw * DW]
+                for ow in range(ow1, OW):
+                    cols[r, base + ow] = 0
+
+
+def _col2im(cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, dx):
+    N, C, H, W = dx.shape
+    for nc in prange(N * C):                        # one image plane per iteration
+        n, c = nc // C, nc % C
+        for ih in range(H):
+            for iw in range(W):
+                dx[n, c, ih, iw] = 0
+        for kh in range(KH):
+            for kw in range(KW):
+                r = (c * KH + kh) * KW + kw
+                ow0, ow1 = _inside(W, SW, kw * DW - PW, OW)
+                for oh in range(OH):
+                    ih = oh * SH - PH + kh * DH
+                    if ih < 0 or ih >= H:
+                        continue
+                    base = (n * OH + oh) * OW
+                    for ow in range(ow0, ow1):
+                        dx[n, c, ih, ow * SW - PW + kw * DW] += cols[r, base + ow]
+
+
+im2col_cpu = _jit_parallel(_im2col)
+col2im_cpu = _jit_parallel(_col2im)
+
+
+def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
+    N, C, H, W = x.shape
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    if out is None:
+        out = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    im2col_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, out)
+    return out
+
+
+def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
+    N, C, H, W = x_shape
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    if out is None:
+        out = np.empty(x_shape, dtype=cols.dtype)
+    col2im_cpu(np.ascontiguousarray(cols), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, out)
+    return out
+
+
+# ------------------------------------------------------ depthwise convolution
+# With one channel per filter there is no GEMM to lean on, and a plane is small (16x16
+# in MobileNet's later layers): a loop along one output row (16 pixels) is too short
+# for LLVM to vectorise. So each plane is copied into a zero-padded buffer P of width
+# Wp = W + 2*PW and flattened: on that grid, tap (kh, kw) of every output pixel is the
+# same shift of P, and the whole plane becomes KH*KW long multiply-adds
+#     Q[0 : RH*Wp] += w[kh, kw] * P[kh*DH*Wp + kw*DW : ... + RH*Wp]
+# where Q is the stride-1 output on the same grid. Its columns past the last window
+# hold garbage, which is never copied out; a stride > 1 samples every SH-th row and
+# SW-th column of Q (computing the rest is the price of the long loops).
+def _axpy(a, x, y):
+    """y += a * x, the loop LLVM turns into vector multiply-adds."""
+    for i in range(y.shape[0]):
+        y[i] += a * x[i]
+
+
+def _padded_plane(src, PH, PW, Hp, Wp, P):
+    """P (Hp*Wp + slack, flat) = src (H, W) with PH rows / PW columns of zeros before it."""
+    H, W = src.shape
+    P[:] = 0
+    for ih in range(min(H, Hp - PH)):
+        P[(ih + PH) * Wp + PW:(ih + PH) * Wp + PW + W] = src[ih]
+
+
+def _on_grid(g, SH, SW, Wp, G):
+    """G (flat) = g (OH, OW) placed at rows oh*SH, columns ow*SW of a Wp-wide grid, zeros
+    between: the output gradient where the stride-1 output Q had its samples."""
+    OH, OW = g.shape
+    G[:] = 0
+    for oh in range(OH):
+        for ow in range(OW):
+            G[oh * SH * Wp + ow * SW] = g[oh, ow]
+
+
+axpy = _jit(_axpy)
+padded_plane = _jit(_padded_plane)
+on_grid = _jit(_on_grid)
+
+
+def _depthwise_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH):
+    """(Hp, Wp, RH): padded plane rows and width, and rows of the stride-1 output grid."""
+    RH = (OH - 1) * SH + 1
+    return RH + (KH - 1) * DH, W + 2 * PW, RH
+
+
+_grid = _jit(_depthwise_grid)
+
+
+def _depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW, y):
+    N, C, H, W = x.shape
+    OC, _, KH, KW = w.shape
+    M = OC // C
+    OH, OW = y.shape[2:]
+    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    for n in prange(N):                             # one sample per iteration
+        P = np.empty(Hp * Wp + KW * DW, dtype=x.dtype)    # + slack for the last row's taps
+        Q = np.empty(RH * Wp, dtype=x.dtype)
+        for o in range(OC):
+            padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
+            Q[:] = 0
+            for kh in range(KH):
+                for kw in range(KW):
+                    off = kh * DH * Wp + kw * DW
+                    axpy(w[o, 0, kh, kw], P[off:off + RH * Wp], Q)
+            for oh in range(OH):
+                for ow in range(OW):
+                    y[n, o, oh, ow] = Q[oh * SH * Wp + ow * SW]
+
+
+def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
+    N, C, H, W = dx.shape
+    OC, _, KH, KW = w.shape
+    M = OC // C
+    OH, OW = gy.shape[2:]
+    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    for n in prange(N):                             # one sample per iteration
+        dP = np.empty(Hp * Wp + KW * DW, dtype=dx.dtype)
+        G = np.empty(RH * Wp, dtype=dx.dtype)
+        for c in range(C):
+            dP[:] = 0
+            for o in range(c * M, (c + 1) * M):     # the M filters that read channel c
+                on_grid(gy[n, o], SH, SW, Wp, G)
+                for kh in range(KH):
+                    for kw in range(KW):            # the adjoint of the forward's shift
+                        off = kh * DH * Wp + kw * DW
+                        axpy(w[o, 0, kh, kw], G, dP[off:off + RH * Wp])
+            for ih in range(H):
+                r = ih + PH
+                if r < Hp:
+                    dx[n, c, ih, :] = dP[r * Wp + PW:r * Wp + PW + W]
+                else:
+                    dx[n, c, ih, :] = 0
+
+
+def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
+    N, C, H, W = x.shape
+    OC, _, KH, KW = dw.shape
+    M = OC // C
+    OH, OW = gy.shape[2:]
+    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    for o in prange(OC):                            # one filter per iteration
+        P = np.empty(Hp * Wp + KW * DW, dtype=x.dtype)
+        G = np.empty(RH * Wp, dtype=x.dtype)
+        # dw[kh, kw] = sum over n and the grid of G * (P shifted by the tap); summed per
+        # grid position first (vector multiply-adds), over the grid at the end
+        acc = np.zeros((KH * KW, RH * Wp), dtype=x.dtype)
+        for n in range(N):
+            padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
+            on_grid(gy[n, o], SH, SW, Wp, G)
+            for kh in range(KH):
+                for kw in range(KW):
+                    off = kh * DH * Wp + kw * DW
+                    row = acc[kh * KW + kw]
+                    src = P[off:off + RH * Wp]
+                    for i in range(RH * Wp):
+                        row[i] += G[i] * src[i]
+        for kh in range(KH):
+            for kw in range(KW):
+                dw[o, 0, kh, kw] = acc[kh * KW + kw].sum()
+
+
+depthwise_conv2d_cpu = _jit_parallel(_depthwise_conv2d)
+depthwise_conv2d_backward_input_cpu = _jit_parallel(_depthwise_conv2d_backward_input)
+depthwise_conv2d_backward_weight_cpu = _jit_parallel(_depthwise_conv2d_backward_weight)
+
+
+def depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW):
+    N, C, H, W = x.shape
+    OC, _, KH, KW = w.shape
+    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    y = np.empty((N, OC, OH, OW), dtype=x.dtype)
+    depthwise_conv2d_cpu(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                         SH, SW, PH, PW, DH, DW, y)
+    return y
+
+
+def depthwise_conv2d_backward_input(gy, w, x_shape, SH, SW, PH, PW, DH, DW):
+    dx = np.empty(x_shape, dtype=gy.dtype)
+    depthwise_conv2d_backward_input_cpu(np.ascontiguousarray(gy), np.ascontiguousarray(w),
+                                        SH, SW, PH, PW, DH, DW, dx)
+    return dx
+
+
+def depthwise_conv2d_backward_weight(x, gy, KH, KW, SH, SW, PH, PW, DH, DW):
+    dw = np.empty((gy.shape[1], 1, KH, KW), dtype=gy.dtype)
+    depthwise_conv2d_backward_weight_cpu(np.ascontiguousarray(x), np.ascontiguousarray(gy),
+                                         SH, SW, PH, PW, DH, DW, dw)
+    return dw
+
+
+# ------------------------------------------------------------------ pooling
+def _max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, y, argmax):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for oh in range(OH):
+            for ow in range(OW):
+                best, where = -np.inf, -1
+                for kh in range(KH):
+                    ih = oh * SH - PH + kh * DH
+                    if ih < 0 or ih >= H:
+                        continue
+                    for kw in range(KW):
+                        iw = ow * SW - PW + kw * DW
+                        if iw >= 0 and iw < W and x[n, c, ih, iw] > best:
+                            best, where = x[n, c, ih, iw], ih * W + iw
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = where
+
+
+def _max_pool2d_backward(gy, argmax, dx):
+    N, C, H, W = dx.shape
+    OH, OW = gy.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        plane = dx[n, c].reshape(H * W)             # a view: dx is contiguous
+        plane[:] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                plane[argmax[n, c, oh, ow]] += gy[n, c, oh, ow]
+
+
+def _avg_pool2d(x, KH, KW, SH, SW, PH, PW, divisor, y):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for oh in range(OH):
+            for ow in range(OW):
+                s = 0.0
+                for ih in range(max(oh * SH - PH, 0), min(oh * SH - PH + KH, H)):
+                    for iw in range(max(ow * SW - PW, 0), min(ow * SW - PW + KW, W)):
+                        s += x[n, c, ih, iw]
+                y[n, c, oh, ow] = s / divisor[oh, ow]
+
+
+def _avg_pool2d_backward(gy, KH, KW, SH, SW, PH, PW, divisor, dx):
+    N, C, H, W = dx.shape
+    OH, OW = gy.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        dx[n, c] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                g = gy[n, c, oh, ow] / divisor[oh, ow]
+                for ih in range(max(oh * SH - PH, 0), min(oh * SH - PH + KH, H)):
+                    for iw in range(max(ow * SW - PW, 0), min(ow * SW - PW + KW, W)):
+                        dx[n, c, ih, iw] += g
+
+
+def _adaptive_avg_pool2d(x, hbins, wbins, y):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for oh in range(OH):
+            for ow in range(OW):
+                h0, h1, w0, w1 = hbins[oh, 0], hbins[oh, 1], wbins[ow, 0], wbins[ow, 1]
+                s = 0.0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        s += x[n, c, ih, iw]
+                y[n, c, oh, ow] = s / ((h1 - h0) * (w1 - w0))
+
+
+def _adaptive_avg_pool2d_backward(gy, hbins, wbins, dx):
+    N, C, H, W = dx.shape
+    OH, OW = gy.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        dx[n, c] = 0
+        for oh in range(OH):
+            for ow in range(OW):
+                h0, h1, w0, w1 = hbins[oh, 0], hbins[oh, 1], wbins[ow, 0], wbins[ow, 1]
+                g = gy[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        dx[n, c, ih, iw] += g
+
+
+def _adaptive_max_pool2d(x, hbins, wbins, y, argmax):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2:]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for oh in range(OH):
+            for ow in range(OW):
+                best, where = -np.inf, -1
+                for ih in range(hbins[oh, 0], hbins[oh, 1]):
+                    for iw in range(wbins[ow, 0], wbins[ow, 1]):
+                        if x[n, c, ih, iw] > best:
+                            best, where = x[n, c, ih, iw], ih * W + iw
+                y[n, c, oh, ow] = best
+                argmax[n, c, oh, ow] = where
+
+
+max_pool2d_cpu = _jit_parallel(_max_pool2d)
+max_pool2d_backward_cpu = _jit_parallel(_max_pool2d_backward)
+avg_pool2d_cpu = _jit_parallel(_avg_pool2d)
+avg_pool2d_backward_cpu = _jit_parallel(_avg_pool2d_backward)
+adaptive_avg_pool2d_cpu = _jit_parallel(_adaptive_avg_pool2d)
+adaptive_avg_pool2d_backward_cpu = _jit_parallel(_adaptive_avg_pool2d_backward)
+adaptive_max_pool2d_cpu = _jit_parallel(_adaptive_max_pool2d)
+
+
+def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+    N, C = x.shape[:2]
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    max_pool2d_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, y, argmax)
+    return y, argmax
+
+
+def max_pool2d_backward(gy, argmax, x_shape):
+    dx = np.empty(x_shape, dtype=gy.dtype)
+    max_pool2d_backward_cpu(np.ascontiguousarray(gy), argmax, dx)
+    return dx
+
+
+def avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+    N, C = x.shape[:2]
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    avg_pool2d_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
+                   np.asarray(divisor, dtype=x.dtype), y)
+    return y
+
+
+def avg_pool2d_backward(gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+    dx = np.empty(x_shape, dtype=gy.dtype)
+    avg_pool2d_backward_cpu(np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+                            np.asarray(divisor, dtype=gy.dtype), dx)
+    return dx
+
+
+def _bins(size, out_size):
+    return np.array(_adaptive_bins(size, out_size), dtype=np.int64).reshape(out_size, 2)
+
+
+def adaptive_avg_pool2d(x, OH, OW):
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    adaptive_avg_pool2d_cpu(np.ascontiguousarray(x), _bins(H, OH), _bins(W, OW), y)
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy, x_shape):
+    H, W = x_shape[2:]
+    OH, OW = gy.shape[2:]
+    dx = np.empty(x_shape, dtype=gy.dtype)
+    adaptive_avg_pool2d_backward_cpu(np.ascontiguousarray(gy), _bins(H, OH), _bins(W, OW), dx)
+    return dx
+
+
+def adaptive_max_pool2d(x, OH, OW):
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    adaptive_max_pool2d_cpu(np.ascontiguousarray(x), _bins(H, OH), _bins(W, OW), y, argmax)
+    return y, argmax
+
+
+# ------------------------------------------------------ batch normalisation
+# Sums are accumulated in float64 along a vector ``acc`` of length L (one entry per
+# position, summed at the end): the loop over a row is then elementwise and vectorises,
+# where a single scalar accumulator would be a serial chain of additions.
+def _batch_norm_statistics(x, mean, var):
+    N, C, L = x.shape
+    for c in prange(C):
+        acc = np.zeros(L, dtype=np.float64)
+        for n in range(N):
+            for i in range(L):
+                acc[i] += x[n, c, i]
+        m = acc.sum() / (N * L)
+        acc[:] = 0
+        for n in range(N):
+            for i in range(L):
+                d = x[n, c, i] - m
+                acc[i] += d * d
+        mean[c] = m
+        var[c] = acc.sum() / (N * L)
+
+
+def _batch_norm_apply(x, mean, inv_std, weight, bias, y, x_hat):
+    N, C, L = x.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        m, s, w, b = mean[c], inv_std[c], weight[c], bias[c]
+        for i in range(L):
+            h = (x[n, c, i] - m) * s
+            x_hat[n, c, i] = h
+            y[n, c, i] = h * w + b
+
+
+def _batch_norm_backward_reduce(gy, x_hat, sum_gy, sum_gy_xhat):
+    N, C, L = gy.shape
+    for c in prange(C):
+        a = np.zeros(L, dtype=np.float64)
+        b = np.zeros(L, dtype=np.float64)
+        for n in range(N):
+            for i in range(L):
+                a[i] += gy[n, c, i]
+                b[i] += gy[n, c, i] * x_hat[n, c, i]
+        sum_gy[c] = a.sum()
+        sum_gy_xhat[c] = b.sum()
+
+
+def _batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat, dx):
+    N, C, L = gy.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        s, a, b = scale[c], mean_gy[c], mean_gy_xhat[c]
+        for i in range(L):
+            dx[n, c, i] = s * (gy[n, c, i] - a - x_hat[n, c, i] * b)
+
+
+batch_norm_statistics_cpu = _jit_parallel(_batch_norm_statistics)
+batch_norm_apply_cpu = _jit_parallel(_batch_norm_apply)
+batch_norm_backward_reduce_cpu = _jit_parallel(_batch_norm_backward_reduce)
+batch_norm_backward_input_cpu = _jit_parallel(_batch_norm_backward_input)
+
+
+def batch_norm_statistics(x):
+    C = x.shape[1]
+    mean, var = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
+    batch_norm_statistics_cpu(np.ascontiguousarray(x), mean, var)
+    return mean, var
+
+
+def batch_norm_apply(x, mean, inv_std, weight, bias):
+    y, x_hat = np.empty_like(x), np.empty_like(x)
+    batch_norm_apply_cpu(np.ascontiguousarray(x), mean, inv_std, weight, bias, y, x_hat)
+    return y, x_hat
+
+
+def batch_norm_backward_reduce(gy, x_hat):
+    C = gy.shape[1]
+    sum_gy, sum_gy_xhat = np.empty(C, dtype=gy.dtype), np.empty(C, dtype=gy.dtype)
+    batch_norm_backward_reduce_cpu(np.ascontiguousarray(gy), x_hat, sum_gy, sum_gy_xhat)
+    return sum_gy, sum_gy_xhat
+
+
+def batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat):
+    dx = np.empty_like(x_hat)
+    batch_norm_backward_input_cpu(np.ascontiguousarray(gy), x_hat, scale, mean_gy,
+                                  mean_gy_xhat, dx)
+    return dx
+
+
+# ---------------------------------------------------------- Winograd F(2x2, 3x3)
+# The transforms of reference.py written out: with B^T, G, A^T made of 0, +-1 and 1/2,
+# each matrix product is a handful of additions. B^T d B is separable: combine the 4
+# rows of a tile first (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the 4 columns of
+# the result the same way; one image plane per parallel iteration.
+def _winograd_input_transform(x, PH, PW, TH, TW, V):
+    N, C, H, W = x.shape
+    Wp = 2 * TW + 2
+    ow0, ow1 = _inside(W, 1, -PW, Wp)
+    for nc in prange(N * C):                        # one image plane per iteration
+        n, c = nc // C, nc % C
+        rows = np.empty((4, Wp), dtype=x.dtype)     # the 4 input rows of a tile row, padded
+        t = np.empty((4, Wp), dtype=x.dtype)        # B^T applied down each column
+        for th in range(TH):
+            for i in range(4):
+                ih = 2 * th - PH + i
+                inside = ih >= 0 and ih < H
+                for k in range(Wp):
+                    rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
+            for k in range(Wp):
+                t[0, k] = rows[0, k] - rows[2, k]
+                t[1, k] = rows[1, k] + rows[2, k]
+                t[2, k] = rows[2, k] - rows[1, k]
+                t[3, k] = rows[1, k] - rows[3, k]
+            base = (n * TH + th) * TW
+            for i in range(4):
+                for tw in range(TW):                # ... then B along each tile's columns
+                    k = 2 * tw
+                    V[4 * i + 0, c, base + tw] = t[i, k] - t[i, k + 2]
+                    V[4 * i + 1, c, base + tw] = t[i, k + 1] + t[i, k + 2]
+                    V[4 * i + 2, c, base + tw] = t[i, k + 2] - t[i, k + 1]
+                    V[4 * i + 3, c, base + tw] = t[i, k + 1] - t[i, k + 3]
+
+
+def _winograd_output_transform(M, bias, y):
+    N, OC, OH, OW = y.shape
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    for no in prange(N * OC):                               # one output plane per iteration
+        n, o = no // OC, no % OC
+        b = bias[o]
+        for th in range(TH):
+            last_row = 2 * th + 1 < OH                      # an odd OH drops a row ...
+            for tw in range(TW):
+                t = (n * TH + th) * TW + tw
+                # A^T m: 4 rows -> 2 (m0 + m1 + m2, m1 - m2 - m3), for each column ...
+                u0 = M[0, o, t] + M[4, o, t] + M[8, o, t]
+                u1 = M[1, o, t] + M[5, o, t] + M[9, o, t]
+                u2 = M[2, o, t] + M[6, o, t] + M[10, o, t]
+                u3 = M[3, o, t] + M[7, o, t] + M[11, o, t]
+                v0 = M[4, o, t] - M[8, o, t] - M[12, o, t]
+                v1 = M[5, o, t] - M[9, o, t] - M[13, o, t]
+                v2 = M[6, o, t] - M[10, o, t] - M[14, o, t]
+                v3 = M[7, o, t] - M[11, o, t] - M[15, o, t]
+                # ... then A along the columns: 4 -> 2
+                oh, ow = 2 * th, 2 * tw
+                y[n, o, oh, ow] = u0 + u1 + u2 + b
+                if last_row:
+                    y[n, o, oh + 1, ow] = v0 + v1 + v2 + b
+                if ow + 1 < OW:                             # ... and an odd OW a column
+                    y[n, o, oh, ow + 1] = u1 - u2 - u3 + b
+                    if last_row:
+                        y[n, o, oh + 1, ow + 1] = v1 - v2 - v3 + b
+
+
+def _winograd_output_transform_backward(gy, dM):
+    N, OC, OH, OW = gy.shape
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    for no in prange(N * OC):                              # one gy plane per iteration
+        n, o = no // OC, no % OC
+        g = np.empty((2, 2 * TW), dtype=gy.dtype)          # two rows of gy, zero-padded
+        r = np.empty((4, 2 * TW), dtype=gy.dtype)          # A applied down each column
+        for th in range(TH):
+            for a in range(2):
+                inside = 2 * th + a < OH
+                for k in range(2 * TW):
+                    g[a, k] = gy[n, o, 2 * th + a, k] if inside and k < OW else 0
+            # A maps a pair (g0, g1) to (g0, g0 + g1, g0 - g1, -g1): rows first ...
+            for k in range(2 * TW):
+                r[0, k] = g[0, k]
+                r[1, k] = g[0, k] + g[1, k]
+                r[2, k] = g[0, k] - g[1, k]
+                r[3, k] = -g[1, k]
+            base = (n * TH + th) * TW
+            for i in range(4):
+                for tw in range(TW):                       # ... then each tile's columns
+                    dM[4 * i + 0, o, base + tw] = r[i, 2 * tw]
+                    dM[4 * i + 1, o, base + tw] = r[i, 2 * tw] + r[i, 2 * tw + 1]
+                    dM[4 * i + 2, o, base + tw] = r[i, 2 * tw] - r[i, 2 * tw + 1]
+                    dM[4 * i + 3, o, base + tw] = -r[i, 2 * tw + 1]
+
+
+def _winograd_input_transform_backward(dV, PH, PW, TH, TW, dx):
+    N, C, H, W = dx.shape
+    Hp, Wp = 2 * TH + 2, 2 * TW + 2
+    for nc in prange(N * C):                               # one dx plane per iteration
+        n, c = nc // C, nc % C
+        acc = np.zeros((Hp, Wp), dtype=dx.dtype)           # the padded plane
+        w = np.empty((4, Wp), dtype=dx.dtype)              # one row of tiles
+        for th in range(TH):
+            base = (n * TH + th) * TW
+            for a in range(4):
+                for k in range(Wp):
+                    w[a, k] = 0
+                for tw in range(TW):
+                    # B along the columns of tile row a: (v0, v1 - v2 + v3, v1 + v2 - v0,
+                    # -v3), added where the tile sits (neighbours overlap by 2 columns)
+                    v0, v1 = dV[4 * a, c, base + tw], dV[4 * a + 1, c, base + tw]
+                    v2, v3 = dV[4 * a + 2, c, base + tw], dV[4 * a + 3, c, base + tw]
+                    w[a, 2 * tw] += v0
+                    w[a, 2 * tw + 1] += v1 - v2 + v3
+                    w[a, 2 * tw + 2] += v1 + v2 - v0
+                    w[a, 2 * tw + 3] -= v3
+            # ... then B along the rows, for the whole row of tiles at once
+            for k in range(Wp):
+                acc[2 * th, k] += w[0, k]
+                acc[2 * th + 1, k] += w[1, k] - w[2, k] + w[3, k]
+                acc[2 * th + 2, k] += w[1, k] + w[2, k] - w[0, k]
+                acc[2 * th + 3, k] -= w[3, k]
+        for ih in range(H):                                # drop the padding
+            for iw in range(W):
+                dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
+
+
+winograd_input_transform_cpu = _jit_parallel(_winograd_input_transform)
+winograd_output_transform_cpu = _jit_parallel(_winograd_output_transform)
+winograd_output_transform_backward_cpu = _jit_parallel(_winograd_output_transform_backward)
+winograd_input_transform_backward_cpu = _jit_parallel(_winograd_input_transform_backward)
+
+
+def winograd_input_transform(x, PH, PW, OH, OW, out=None):
+    N, C = x.shape[:2]
+    TH, TW = _winograd_tiles(OH, OW)
+    V = np.empty((16, C, N * TH * TW), dtype=x.dtype) if out is None else out
+    winograd_input_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, V)
+    return V
+
+
+def winograd_output_transform(M, bias, N, OH, OW, out=None):
+    y = np.empty((N, M.shape[1], OH, OW), dtype=M.dtype) if out is None else out
+    winograd_output_transform_cpu(np.ascontiguousarray(M), bias, y)
+    return y
+
+
+def winograd_output_transform_backward(gy, out=None):
+    N, OC, OH, OW = gy.shape
+    TH, TW = _winograd_tiles(OH, OW)
+    dM = np.empty((16, OC, N * TH * TW), dtype=gy.dtype) if out is None else out
+    winograd_output_transform_backward_cpu(np.ascontiguousarray(gy), dM)
+    return dM
+
+
+def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None):
+    TH, TW = _winograd_tiles(OH, OW)
+    dx = np.empty(x_shape, dtype=dV.dtype) if out is None else out
+    winograd_input_transform_backward_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, dx)
+    return dx

@@ -1,0 +1,247 @@
+"""conv2d and nn.Conv2d against PyTorch: forward and every gradient, in float64, on random
+configurations (kernel 1-5, stride 1-3, padding 0-2, dilation 1-2, groups 1/2/3/depthwise,
+odd and even sizes, non-contiguous inputs), under both kernel tiers; layer names, shapes,
+init and clear errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import minitorch_cnn as mt
+import minitorch_cnn.nn.functional as F
+from minitorch_cnn import nn
+from minitorch_cnn.functional import conv as conv_module
+
+from conftest import to_numpy
+
+
+def _random_configs(n, seed):
+    """(N, C, H, W, OC, KH, KW, stride, padding, dilation, groups) that torch accepts."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        groups = int(rng.choice([1, 1, 2, 3, -1]))             # -1: depthwise
+        Cg = int(rng.integers(1, 4))
+        C = Cg * (groups if groups > 0 else int(rng.integers(1, 5)))
+        groups = C if groups == -1 else groups
+        OC = groups * int(rng.integers(1, 4))
+        KH, KW = (int(k) for k in rng.integers(1, 6, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        p = tuple(int(v) for v in rng.integers(0, 3, 2))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        H, W = (int(v) for v in rng.integers(4, 12, 2))
+        if d[0] * (KH - 1) + 1 > H + 2 * p[0] or d[1] * (KW - 1) + 1 > W + 2 * p[1]:
+            continue
+        out.append((int(rng.integers(1, 4)), C, H, W, OC, KH, KW, s, p, d, groups))
+    return out
+
+
+# the four algorithms of functional/conv.py, each by name, then random ones
+NAMED = [
+    (2, 16, 7, 6, 8, 3, 3, 1, 1, 1, 1),           # winograd (fast tier), odd output
+    (2, 16, 6, 9, 4, 3, 3, 1, (0, 2), 1, 1),      # winograd, asymmetric padding
+    (2, 6, 5, 5, 8, 1, 1, 1, 0, 1, 2),            # pointwise, groups
+    (2, 6, 7, 7, 12, 3, 3, 2, 1, 2, 6),           # depthwise with channel multiplier
+    (1, 1, 9, 8, 4, 5, 5, 1, 2, 1, 1),            # one input channel: depthwise
+    (2, 4, 8, 8, 6, 3, 3, 2, 1, 1, 1),            # im2col
+]
+CONFIGS = NAMED + _random_configs(18, seed=3)
+
+
+def _torch_and_ours(cfg, bias=True, kernels="fast", noncontiguous=False):
+    N, C, H, W, OC, KH, KW, s, p, d, g = cfg
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, C, H, W))
+    if noncontiguous:          # the same values, laid out (N, W, H, C) and viewed back
+        x = np.ascontiguousarray(x.transpose(0, 3, 2, 1)).transpose(0, 3, 2, 1)
+    w = rng.standard_normal((OC, C // g, KH, KW))
+    b = rng.standard_normal(OC) if bias else None
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True) if bias else None
+    yt = torch.nn.functional.conv2d(xt, wt, bt, s, p, d, g)
+    gy = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(gy))
+    X, Wt = mt.tensor(x, requires_grad=True), mt.tensor(w, requires_grad=True)
+    B = mt.tensor(b, requires_grad=True) if bias else None
+    if noncontiguous:
+        X = mt.Tensor(x, requires_grad=True)              # keep the strided view
+        assert not X.data.flags.c_contiguous
+    with mt.backend.use_kernels(kernels):
+        y = F.conv2d(X, Wt, B, s, p, d, g)
+        y.backward(mt.tensor(gy))
+    pairs = [(y, yt), (X.grad, xt.grad), (Wt.grad, wt.grad)]
+    if bias:
+        pairs.append((B.grad, bt.grad))
+    return pairs, y.grad_fn.algorithm
+
+
+def _assert_pairs(pairs, tol=1e-9):
+    for ours, theirs in pairs:
+        a, b = to_numpy(ours), to_numpy(theirs)
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_conv2d_matches_torch(cfg, kernels):
+    pairs, _ = _torch_and_ours(cfg, kernels=kernels)
+    _assert_pairs(pairs)
+
+
+def test_every_algorithm_is_tested():
+    seen = {_torch_and_ours(cfg)[1] for cfg in NAMED}
+    assert seen == {"im2col", "pointwise", "depthwise", "winograd"}
+    with mt.backend.use_kernels("reference"):            # the oracle tier never uses Winograd
+        assert _torch_and_ours(NAMED[0], kernels="reference")[1] == "im2col"
+
+
+@pytest.mark.parametrize("cfg", [NAMED[0], NAMED[3], NAMED[5], CONFIGS[-1]])
+def test_conv2d_non_contiguous_and_no_bias(cfg):
+    pairs, _ = _torch_and_ours(cfg, bias=False, noncontiguous=True)
+    _assert_pairs(pairs)
+
+
+@pytest.mark.parametrize("cfg", NAMED[:4])
+def test_gradient_of_one_input_only(cfg):
+    """Frozen weights (only dx) and a frozen input (only dw) take their own paths."""
+    N, C, H, W, OC, KH, KW, s, p, d, g = cfg
+    x, w = np.random.default_rng(1).standard_normal((N, C, H, W)), \
+        np.random.default_rng(2).standard_normal((OC, C // g, KH, KW))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, None, s, p, d, g).sum().backward()
+    X, Wt = mt.tensor(x, requires_grad=True), mt.tensor(w)
+    F.conv2d(X, Wt, None, s, p, d, g).sum().backward()
+    _assert_pairs([(X.grad, xt.grad)])
+    X, Wt = mt.tensor(x), mt.tensor(w, requires_grad=True)
+    y = F.conv2d(X, Wt, None, s, p, d, g)
+    assert y.grad_fn.saved[1] is None                    # w is not kept when dx is not needed
+    y.sum().backward()
+    _assert_pairs([(Wt.grad, wt.grad)])
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+@pytest.mark.parametrize("k,d", [(3, 1), (4, 1), (2, 3), (5, 2)])
+def test_padding_same_and_valid(k, d):
+    x, w = torch.randn(2, 3, 9, 10, dtype=torch.float64), torch.randn(4, 3, k, k,
+                                                                    dtype=torch.float64)
+    for padding in ("same", "valid"):
+        X = mt.tensor(x.numpy(), requires_grad=True)
+        y = F.conv2d(X, mt.tensor(w.numpy()), None, 1, padding, d)
+        xt = x.clone().requires_grad_()
+        yt = torch.nn.functional.conv2d(xt, w, None, 1, padding, d)
+        y.sum().backward()
+        yt.sum().backward()
+        _assert_pairs([(y, yt), (X.grad, xt.grad)])
+
+
+def test_unbatched_input_and_float32():
+    x, w, b = torch.randn(16, 10, 10), torch.randn(8, 16, 3, 3), torch.randn(8)
+    y = F.conv2d(mt.tensor(x.numpy()), mt.tensor(w.numpy()), mt.tensor(b.numpy()), padding=1)
+    assert y.shape == (8, 10, 10) and y.dtype == np.float32
+    _assert_pairs([(y, torch.nn.functional.conv2d(x, w, b, padding=1))], tol=1e-4)
+
+
+def test_conv_saves_only_input_and_weight():
+    """Backward keeps x and w alive, not the (KH*KW times larger) column matrix."""
+    x = mt.randn(2, 4, 8, 8, requires_grad=True)
+    w = mt.randn(6, 4, 3, 3, requires_grad=True)
+    y = F.conv2d(x, w, stride=2, padding=1)
+    saved = y.grad_fn.saved
+    assert len(saved) == 2 and saved[0] is x.data and saved[1] is w.data
+
+
+def test_blocks_give_the_same_result(monkeypatch):
+    """A batch split into blocks (to keep cols in cache) computes what one block does."""
+    cfgs = [NAMED[0], NAMED[5]]
+    whole = [[to_numpy(t) for t, _ in _torch_and_ours(c)[0]] for c in cfgs]
+    monkeypatch.setitem(conv_module.BLOCK_BYTES, "cpu", 1)      # one sample per block
+    split = [[to_numpy(t) for t, _ in _torch_and_ours(c)[0]] for c in cfgs]
+    for a, b in zip(whole, split):
+        for u, v in zip(a, b):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_on_device(device):
+    """Same numbers on every device the fixture offers (CuPy kernels on a GPU)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 4, 7, 7)), rng.standard_normal((6, 2, 3, 3))
+    results = []
+    for dev in ("cpu", device):
+        X, Wt = mt.tensor(x, requires_grad=True, device=dev), mt.tensor(w, requires_grad=True,
+                                                                       device=dev)
+        y = F.conv2d(X, Wt, None, 2, 1, 1, 2)
+        y.sum().backward()
+        results.append([to_numpy(y), to_numpy(X.grad), to_numpy(Wt.grad)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------ the layer
+LAYER_ARGS = [((3, 8, 3), {}), ((4, 8, (3, 5)), dict(stride=2, padding=(1, 2), dilation=2,
+                                                     groups=2, bias=False)),
+              ((4, 8, 3), dict(padding="same")), ((6, 12, 3), dict(groups=6, padding=1))]
+
+
+@pytest.mark.parametrize("args,kwargs", LAYER_ARGS)
+def test_conv_layer_like_torch(args, kwargs):
+    ours, theirs = nn.Conv2d(*args, **kwargs), torch.nn.Conv2d(*args, **kwargs)
+    assert repr(ours) == repr(theirs)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = torch.randn(2, args[0], 9, 10)
+    _assert_pairs([(ours(mt.tensor(x.numpy())), theirs(x))], tol=1e-4)
+
+
+def test_conv_layer_default_init():
+    """kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)); bias the same bound."""
+    mt.manual_seed(0)
+    layer = nn.Conv2d(32, 64, 3, groups=2)
+    bound = 1 / math.sqrt(16 * 9)
+    w, b = layer.weight.data, layer.bias.data
+    assert w.dtype == np.float32 and np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert w.std() == pytest.approx(bound / math.sqrt(3), rel=0.05)     # uniform's std
+    mt.manual_seed(0)
+    assert np.array_equal(nn.Conv2d(32, 64, 3, groups=2).weight.data, w)   # seeded
+
+
+# ------------------------------------------------------------------- errors
+def test_wrong_channel_count_names_the_layer_and_both_numbers():
+    with pytest.raises(ValueError, match=r"Conv2d\(64->128\): expected input with 64 "
+                                         r"channels, got 3"):
+        nn.Conv2d(64, 128, 3)(mt.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"conv2d: expected input with 6 channels .* got 4 "
+                                         r"channels"):
+        F.conv2d(mt.zeros(1, 4, 8, 8), mt.zeros(8, 3, 3, 3), groups=2)
+
+
+def test_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match="larger than the padded input 4x4"):
+        F.conv2d(mt.zeros(1, 3, 2, 2), mt.zeros(4, 3, 5, 5), padding=1)
+
+
+def test_groups_must_divide_channels():
+    with pytest.raises(ValueError, match=r"groups=3 must divide in_channels \(64\)"):
+        nn.Conv2d(64, 128, 3, groups=3)
+    with pytest.raises(ValueError, match="groups=3 must divide the 4 output channels"):
+        F.conv2d(mt.zeros(1, 6, 5, 5), mt.zeros(4, 2, 3, 3), groups=3)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.conv2d(mt.zeros(3, 8), mt.zeros(4, 3, 3, 3)), "expected a 4-D input"),
+    (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3)), "weight must be 4-D"),
+    (lambda: nn.Conv2d(3, 4, 3)(mt.zeros(1, 1, 3, 8, 8)), r"Conv2d\(3->4\): expected a 4-D"),
+    (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3, 3), mt.zeros(5)),
+     r"bias must have shape \(4,\)"),
+    (lambda: F.conv2d(mt.zeros(1, 3, 8, 8, dtype=np.float64), mt.zeros(4, 3, 3, 3)),
+     "dtype float64 and weight dtype float32 differ"),
+    (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3, 3), stride=2, padding="same"),
+     "padding='same' needs stride 1"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "padding='same' needs stride 1"),
+    (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3, 3), stride=0), "stride"),
+])
+def test_clear_errors(call, message):
+    with pytest.raises((ValueError, TypeError, NotImplementedError), match=message):
+        call()

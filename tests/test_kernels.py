@@ -1,0 +1,209 @@
+"""The kernel tiers agree: reference (NumPy) vs fast (Numba on the CPU, CuPy on the GPU).
+
+Every kernel of kernels/reference.py is run on random float32 inputs and random geometry
+through both tiers and compared to float32 tolerance. With ``device == "cuda"`` the fast
+tier is CuPy's (skipped without a GPU). The Numba loops are also run as the plain
+Python they are written in (``cpu._im2col`` & co.), as NUMBA_DISABLE_JIT=1 would.
+"""
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn import kernels
+from minitorch_cnn.kernels import cpu, reference
+
+from conftest import to_numpy
+
+# (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW): odd/even sizes, strides, dilations
+GEOMETRIES = [
+    (2, 3, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1),
+    (2, 4, 8, 9, 3, 2, 2, 1, 0, 1, 2, 1),
+    (1, 2, 9, 9, 5, 5, 3, 2, 2, 2, 1, 1),
+    (3, 2, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1),
+    (2, 3, 6, 5, 2, 4, 1, 2, 1, 2, 2, 1),
+]
+
+
+def _close(a, b, rtol=1e-5):
+    a, b = to_numpy(a), to_numpy(b)
+    assert a.shape == b.shape
+    scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale)
+
+
+def _both(fn_name, *args, device="cpu"):
+    """(reference result, fast result) of kernel ``fn_name`` on ``args`` (moved to device)."""
+    moved = [mt.backend.to_device(a, device) if isinstance(a, np.ndarray) else a for a in args]
+    with mt.backend.use_kernels("reference"):
+        ref = getattr(kernels, fn_name)(*moved)
+    with mt.backend.use_kernels("fast"):
+        fast = getattr(kernels, fn_name)(*moved)
+    return ref, fast
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW):
+    return ((H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_im2col_col2im(device, g):
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
+    x = _rand(N, C, H, W)
+    ref, fast = _both("im2col", x, KH, KW, SH, SW, PH, PW, DH, DW, device=device)
+    _close(fast, ref)
+    cols = _rand(*ref.shape, seed=1)
+    ref, fast = _both("col2im", cols, x.shape, KH, KW, SH, SW, PH, PW, DH, DW, device=device)
+    _close(fast, ref)
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), c> == <x, col2im(c)>: what makes col2im the gradient of im2col."""
+    x, g = _rand(2, 3, 7, 6), GEOMETRIES[1]
+    geom = g[4:]
+    cols = reference.im2col(x, *geom)
+    c = _rand(*cols.shape, seed=2)
+    lhs = float((cols.astype(np.float64) * c).sum())
+    rhs = float((x.astype(np.float64) * reference.col2im(c, x.shape, *geom)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-5)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+@pytest.mark.parametrize("M", [1, 2])
+def test_depthwise(device, g, M):
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
+    x, w = _rand(N, C, H, W), _rand(C * M, 1, KH, KW, seed=1)
+    ref, fast = _both("depthwise_conv2d", x, w, SH, SW, PH, PW, DH, DW, device=device)
+    _close(fast, ref)
+    gy = _rand(*ref.shape, seed=2)
+    ref, fast = _both("depthwise_conv2d_backward_input", gy, w, x.shape, SH, SW, PH, PW, DH,
+                      DW, device=device)
+    _close(fast, ref)
+    ref, fast = _both("depthwise_conv2d_backward_weight", x, gy, KH, KW, SH, SW, PH, PW, DH,
+                      DW, device=device)
+    _close(fast, ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pool(device, g, ceil):
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
+    PH, PW = min(PH, (DH * (KH - 1) + 1) // 2), min(PW, (DW * (KW - 1) + 1) // 2)
+    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    OH, OW = OH + ceil, OW + ceil        # a window hanging over the bottom/right edge
+    OH -= (OH - 1) * SH >= H + PH
+    OW -= (OW - 1) * SW >= W + PW
+    x = _rand(N, C, H, W)
+    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW,
+                                   device=device)
+    _close(y, y_ref)
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
+    gy = _rand(N, C, OH, OW, seed=3)
+    ref, fast = _both("max_pool2d_backward", gy, a_ref, x.shape, device=device)
+    _close(fast, ref)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
+def test_avg_pool(device, g):
+    N, C, H, W, KH, KW, SH, SW, PH, PW = g[:10]
+    PH, PW = min(PH, KH // 2), min(PW, KW // 2)
+    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, 1, 1)
+    x, divisor = _rand(N, C, H, W), np.random.default_rng(4).uniform(1, 9, (OH, OW))
+    ref, fast = _both("avg_pool2d", x, KH, KW, SH, SW, PH, PW, OH, OW, divisor, device=device)
+    _close(fast, ref)
+    gy = _rand(N, C, OH, OW, seed=3)
+    ref, fast = _both("avg_pool2d_backward", gy, x.shape, KH, KW, SH, SW, PH, PW, OH, OW,
+                      divisor, device=device)
+    _close(fast, ref)
+
+
+@pytest.mark.parametrize("out_size", [(1, 1), (3, 4), (5, 2), (7, 6)])
+def test_adaptive_pools(device, out_size):
+    x = _rand(2, 3, 7, 6)
+    ref, fast = _both("adaptive_avg_pool2d", x, *out_size, device=device)
+    _close(fast, ref)
+    gy = _rand(*ref.shape, seed=1)
+    ref, fast = _both("adaptive_avg_pool2d_backward", gy, x.shape, device=device)
+    _close(fast, ref)
+    (y_ref, a_ref), (y, a) = _both("adaptive_max_pool2d", x, *out_size, device=device)
+    _close(y, y_ref)
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 10), (6, 5, 1), (2, 2, 64)])
+def test_batch_norm_kernels(device, shape):
+    x, gy = _rand(*shape) + 3, _rand(*shape, seed=1)
+    (m_ref, v_ref), (m, v) = _both("batch_norm_statistics", x, device=device)
+    _close(m, m_ref)
+    _close(v, v_ref)
+    C = shape[1]
+    inv_std, w, b = (1 / np.sqrt(v_ref + 1e-5)).astype(np.float32), _rand(C, seed=2), _rand(C, seed=3)
+    (y_ref, h_ref), (y, h) = _both("batch_norm_apply", x, m_ref, inv_std, w, b, device=device)
+    _close(y, y_ref)
+    _close(h, h_ref)
+    (s_ref, t_ref), (s, t) = _both("batch_norm_backward_reduce", gy, h_ref, device=device)
+    _close(s, s_ref, rtol=1e-4)
+    _close(t, t_ref, rtol=1e-4)
+    ref, fast = _both("batch_norm_backward_input", gy, h_ref, w * inv_std, s_ref / 7, t_ref / 7,
+                      device=device)
+    _close(fast, ref)
+
+
+@pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2)])
+def test_winograd_transforms(shape, P):
+    """Numba vs reference for the four transforms (the CPU fast tier only has Winograd)."""
+    x = _rand(*shape)
+    OH, OW = shape[2] + 2 * P - 2, shape[3] + 2 * P - 2
+    ref, fast = _both("winograd_input_transform", x, P, P, OH, OW)
+    _close(fast, ref)
+    ref, fast = _both("winograd_input_transform_backward", ref, x.shape, P, P, OH, OW)
+    _close(fast, ref)
+    M, bias = _rand(16, 4, _tiles(shape, OH, OW), seed=5), _rand(4, seed=6)
+    ref, fast = _both("winograd_output_transform", M, bias, shape[0], OH, OW)
+    _close(fast, ref)
+    ref, fast = _both("winograd_output_transform_backward", ref)
+    _close(fast, ref)
+
+
+def _tiles(shape, OH, OW):
+    return shape[0] * ((OH + 1) // 2) * ((OW + 1) // 2)
+
+
+def test_winograd_computes_the_convolution():
+    """A^T [(G g G^T) * (B^T d B)] A summed over channels == the 3x3 convolution (im2col)."""
+    x, w = _rand(2, 3, 7, 8).astype(np.float64), _rand(4, 3, 3, 3, seed=1).astype(np.float64)
+    G = reference.WINOGRAD_G
+    U = (G @ w @ G.T).transpose(2, 3, 0, 1).reshape(16, 4, 3)
+    V = reference.winograd_input_transform(x, 1, 1, 7, 8)
+    y = reference.winograd_output_transform(U @ V, np.zeros(4), 2, 7, 8)
+    cols = reference.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
+    direct = (w.reshape(4, -1) @ cols).reshape(4, 2, 7, 8).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
+
+
+def test_numba_loops_are_plain_python():
+    """The functions behind the compiled kernels run as ordinary Python (what
+    NUMBA_DISABLE_JIT=1 shows a reader) and give the reference's numbers."""
+    x = _rand(1, 2, 5, 4)
+    geom = (3, 3, 2, 1, 1, 1, 1, 1)
+    OH, OW = _out(5, 4, *geom)
+    cols = np.empty((2 * 9, OH * OW), np.float32)
+    cpu._im2col(x, *geom, OH, OW, cols)
+    _close(cols, reference.im2col(x, *geom))
+    w = _rand(2, 1, 3, 3, seed=1)
+    y = np.empty((1, 2, OH, OW), np.float32)
+    cpu._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
+    _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
+
+
+def test_switch_picks_the_tier():
+    x = np.zeros((1, 1, 3, 3), np.float32)
+    with mt.backend.use_kernels("reference"):
+        assert kernels._tier(x, "im2col") is reference
+    with mt.backend.use_kernels("fast"):
+        assert kernels._tier(x, "im2col") is cpu
+    with pytest.raises(ValueError, match="reference"):
+        mt.set_kernels("numba")
