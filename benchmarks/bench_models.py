@@ -43,6 +43,10 @@ Usage
                                                              # one table TF32 off, one TF32 on
     python benchmarks/bench_models.py --profile --models vgg16_bn resnet56
 
+On a machine shared with other jobs, prefer --threads 1: when another process holds a
+core, a multi-threaded GEMM waits at every barrier for its descheduled thread (OpenBLAS'
+GEMMs fell from ~60 to 0.5 GFLOP/s here with 2 threads on 2 busy cores, torch's too).
+
 Writes ``models_<device>.csv``, ``.png`` (bar chart of the ratios) and ``.md`` (the table,
 with the machine) to ``--out`` (benchmarks/results). ``--profile`` instead writes, per
 model, a cProfile listing and a per-op table of our training step (``profile_<model>.txt``).
@@ -52,6 +56,8 @@ import json
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common, torch_reference
 
 MODELS = {   # our builder name -> (its keyword arguments, the name in the table)
     "vgg16_bn": (dict(cifar=True), "VGG-16-BN"),
@@ -94,7 +100,6 @@ args = build_parser().parse_args() if __name__ == "__main__" else None
 if args is not None:
     # Thread pools and CuPy's TF32 mode are fixed when NumPy / torch / CuPy load: set them
     # first. (A run with --tf32 both starts one child process per setting, see main.)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from common import pin_threads, pin_malloc_to_mmap
     pin_threads(args.threads)
     os.environ["CUPY_TF32"] = "1" if args.tf32 == "on" else "0"
@@ -105,7 +110,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minitorch_cnn as mt  # noqa: E402
 import minitorch_cnn.nn.functional as F  # noqa: E402
 from minitorch_cnn import optim  # noqa: E402

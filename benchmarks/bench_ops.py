@@ -14,9 +14,7 @@ Fair comparison: same process, same float32 inputs, same threads (our BLAS and N
 pools and torch's intra-op pool all get ``--threads``), measurements alternated round
 by round (ours-torch, then torch-ours) so that load from other processes falls on both,
 warm-up rounds (Numba compilation, first-touch page faults) untimed; the median is
-reported, and the interquartile range in the CSV. OpenMP threads of both engines
-sleep between parallel regions (OMP_WAIT_POLICY=PASSIVE, the setting minitorch_cnn
-asks for). A pause (``--pause``, 0.2 s) comes
+reported, and the interquartile range in the CSV. A pause (``--pause``, 0.2 s) comes
 before every timed call: thread pools keep spinning for a while after their last job
 (torch's OpenMP threads for milliseconds, OpenBLAS's up to ~0.1 s), and without the
 pause each engine would start while the other one's threads still hold the cores.
@@ -64,11 +62,6 @@ if args is not None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from common import pin_threads
     pin_threads(args.threads)
-    # Both engines' OpenMP threads sleep between parallel regions instead of spinning
-    # (minitorch_cnn asks this for its own pool, see kernels/cpu.py). Imported first,
-    # torch loads the OpenMP runtime that Numba then shares, so the setting must be in
-    # place before ``import torch``; it applies to both sides alike.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -102,9 +102,10 @@ for label, f in (("frontier", frontier),
     print(f"{label}, cheapest first: "
           f"{', '.join(r['name'] for r in sorted(f, key=lambda r: r['gmacs']))}")
 vgg = [r for r in rows if r["name"].startswith("vgg")]
-print(f"VGG: {min(r['gmacs'] for r in vgg):.1f}-{max(r['gmacs'] for r in vgg):.1f} GMACs for "
-      f"{min(r['top1'] for r in vgg):.1f}-{max(r['top1'] for r in vgg):.1f}% top-1; on the "
-      f"frontier: {', '.join(r['name'] for r in vgg if r in frontier) or 'none'}")
+if vgg:
+    print(f"VGG: {min(r['gmacs'] for r in vgg):.1f}-{max(r['gmacs'] for r in vgg):.1f} GMACs for "
+          f"{min(r['top1'] for r in vgg):.1f}-{max(r['top1'] for r in vgg):.1f}% top-1; on the "
+          f"frontier: {', '.join(r['name'] for r in vgg if r in frontier) or 'none'}")
 
 # ------------------------------------------------------------------------------- plot
 os.makedirs(args.out, exist_ok=True)

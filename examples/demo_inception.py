@@ -155,9 +155,12 @@ print(f"\nwith average pooling GoogLeNet's head is {g_head / 1e6:.2f}M of its "
 
 # ------------------------------------------------------------------------------- plot
 fig, (ax_macs, ax_depth, ax_heads) = plt.subplots(
-    1, 3, figsize=(16, 5.5), layout="constrained", gridspec_kw={"width_ratios": [1.4, 0.8, 1.4]})
+    1, 3, figsize=(16, 5.5), layout="constrained", gridspec_kw={"width_ratios": [1.4, 1.0, 1.4]})
 names = list(results)
-short = [n.replace(" (", "\n(").replace(", stacked", ",\nstacked") for n in names]
+SHORT = {"naive": "naive", "bottleneck (paper, 3b)": "bottleneck\n(paper, 3b)",
+         "CS231n (64-channel reductions)": "CS231n\n(64 reductions)",
+         "naive, stacked on the naive one": "naive on\nthe naive"}
+short = [SHORT[n] for n in names]
 bottom = [0.0] * len(names)
 for b, label in branch_names.items():
     vals = [results[n][0].get(b, 0) / 1e6 for n in names]
@@ -175,7 +178,7 @@ ax_depth.axhline(C_IN, color="k", ls="--", lw=1, label=f"input depth {C_IN}")
 ax_depth.set_ylabel("output channels")
 ax_depth.set_title("output depth")
 ax_depth.legend(fontsize=8)
-ax_depth.tick_params(axis="x", labelsize=7, rotation=30)
+ax_depth.tick_params(axis="x", labelsize=7)
 hnames = list(heads)
 ax_heads.barh([h.replace(": ", ":\n").replace(" with ", "\nwith ") for h in hnames],
               [heads[h][0] / 1e6 for h in hnames], color=["tab:green", "tab:red", "0.6", "0.6"])

@@ -34,10 +34,10 @@ path to the loss, and the residual nets' per-layer norms stay within a factor of
 5 (20 layers) to 15 (56 layers).
 
 A real run (the default: 30 epochs of CIFAR-10) takes hours on a CPU; pass --device cuda
-on a GPU, and --epochs 164 for the paper's 64k iterations of batch 128 (50k images). --quick trains plain-20
-against ResNet-20 for 4 epochs on 96 images shrunk to 16x16, and measures plain-56 and
-ResNet-56's gradients at initialisation only: enough to see the mechanics and the
-gradient norms, not the degradation itself, which takes a real run.
+on a GPU, and --epochs 164 for the paper's 64k iterations of batch 128 (on 50k images).
+--quick trains plain-20 against ResNet-20 for 4 epochs on 96 images shrunk to 16x16, and
+measures plain-56 and ResNet-56's gradients at initialisation only: enough to see the
+mechanics and the gradient norms, not the degradation itself, which takes a real run.
 
     python examples/demo_resnet_degradation.py [--quick] [--out runs/demos] [--epochs N]
 """
@@ -80,7 +80,7 @@ IMAGE = 16 if QUICK else 32                            # quick: images shrunk to
 BATCH = 32 if QUICK else 128
 LR = 0.05 if QUICK else 0.1                            # Section 4.2: 0.1 for batch 128
 MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
-MILESTONES = [EPOCHS // 2, (3 * EPOCHS) // 4]          # /10 at 50% and 75% of the run
+MILESTONES = sorted({EPOCHS // 2, (3 * EPOCHS) // 4} - {0})   # /10 at 50% and 75% of the run
 PROBE = 16 if QUICK else 128                           # images of the gradient probe batch
 OUT = os.path.join(args.out, "resnet_degradation")
 

@@ -85,9 +85,13 @@ val_loader = data.DataLoader(val_set, batch_size=256, prefetch=args.workers_pref
 model = models.create(args.model, num_classes=10, cifar=True)
 if args.init_from:
     from minitorch_cnn.models.vgg import init_from_shallower
-    shallow = models.create("vgg11", num_classes=10, cifar=True)
-    shallow.load_state_dict(mt.io.load(args.init_from))
-    init_from_shallower(model, shallow)
+    state = mt.io.load(args.init_from)                 # a trained vgg11 or vgg11_bn (A)
+    a_name = "vgg11_bn" if any(k.endswith("running_mean") for k in state) else "vgg11"
+    shallow = models.create(a_name, num_classes=10, cifar=True)
+    shallow.load_state_dict(state)
+    copied = init_from_shallower(model, shallow)
+    print(f"initialised {len(copied)} tensors of {args.model} from {a_name} "
+          f"({args.init_from}): conv1_1, conv2_1, conv3_1, conv3_2 and the classifier")
 model.to(args.device)
 n_params = sum(p.numel() for p in model.parameters())
 print(f"{args.model} (CIFAR) with {n_params:,} parameters on {args.device}; "

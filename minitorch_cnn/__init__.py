@@ -8,6 +8,8 @@ from .tensor import (Tensor, tensor, from_numpy, zeros, ones, full, empty, zeros
 from . import functional
 from .gradcheck import gradcheck
 from . import optim
+from . import nn
+from . import io
 
 float32 = "float32"
 float64 = "float64"

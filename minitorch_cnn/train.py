@@ -203,9 +203,9 @@ class Trainer:
         print(msg, flush=True)
 
     def _plot(self):
-        from .analysis.plots import plot_training_curves
+        from .analysis.plots import training_curves
         import matplotlib.pyplot as plt
-        fig = plot_training_curves(self.history, os.path.join(self.out_dir, "curves.png"))
+        fig = training_curves(self.history, os.path.join(self.out_dir, "curves.png"))
         plt.close(fig)
 
     # -- state -------------------------------------------------------------

@@ -38,8 +38,8 @@ MAX_CASES = [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (3, 3
 @pytest.mark.parametrize("k,s,p,d,ceil", MAX_CASES)
 def test_max_pool2d(k, s, p, d, ceil, kernels):
     for shape in ((2, 3, 9, 8), (1, 2, 6, 7)):
-        _check(lambda x: F.max_pool2d(x, k, s, p, d, ceil), lambda x: TF.max_pool2d(x, k, s, p, d, ceil),
-               shape, kernels)
+        _check(lambda x: F.max_pool2d(x, k, s, p, d, ceil),
+               lambda x: TF.max_pool2d(x, k, s, p, d, ceil), shape, kernels)
 
 
 @pytest.mark.parametrize("kernels", ["fast", "reference"])
@@ -133,7 +133,8 @@ def test_batch_norm_functional(shape, kernels):
     ("BatchNorm1d", (6, 3, 4), dict(momentum=0.3)),
 ])
 def test_batch_norm_layer_like_torch(cls, shape, kwargs):
-    ours, theirs = getattr(nn, cls)(3, **kwargs).double(), getattr(torch.nn, cls)(3, **kwargs).double()
+    ours = getattr(nn, cls)(3, **kwargs).double()
+    theirs = getattr(torch.nn, cls)(3, **kwargs).double()
     assert repr(ours) == repr(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     rng = np.random.default_rng(1)
@@ -226,7 +227,8 @@ def test_layer_reprs_like_torch(cls, args):
 
 def test_pool_layers_forward():
     x = torch.randn(2, 3, 9, 9)
-    for ours, theirs in [(nn.MaxPool2d(3, 2, 1, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
+    for ours, theirs in [(nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+                          torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
                          (nn.AvgPool2d(2), torch.nn.AvgPool2d(2)),
                          (nn.AdaptiveAvgPool2d((2, 3)), torch.nn.AdaptiveAvgPool2d((2, 3))),
                          (nn.AdaptiveMaxPool2d(4), torch.nn.AdaptiveMaxPool2d(4)),

@@ -9,7 +9,6 @@ import math
 from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
-from .shape import reshape
 
 __all__ = ["batch_norm", "local_response_norm", "dropout2d"]
 
@@ -129,8 +128,8 @@ class LocalResponseNorm(Function):
         x, s = self.saved
         size, alpha, beta = self.params
         t = g * x * s ** (-beta - 1)
-        return (g * s ** -beta
-                - (2 * alpha * beta / size) * x * _channel_window_sum(t, (size - 1) // 2, size // 2))
+        back = _channel_window_sum(t, (size - 1) // 2, size // 2)     # the mirrored window
+        return g * s ** -beta - (2 * alpha * beta / size) * x * back
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

@@ -20,19 +20,23 @@ Where the speed comes from:
 """
 import os
 
-# Numba runs prange loops on an OpenMP thread pool; NumPy's BLAS runs GEMMs on a pool
-# of its own, on the same cores, and every conv alternates the two. By default an
-# OpenMP thread spins for a while after each loop, waiting for the next one, and a
-# spinning thread takes half a core from the GEMM that runs next (on this project's
-# 2-core machine a conv ran 2.5x slower). PASSIVE puts the threads to sleep at once.
-# OpenMP reads it when Numba starts its pool (the first parallel kernel); a value
-# set by the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+from numba import config, njit, prange
 
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
+# prange loops run on a pool of threads, and every conv alternates them with the GEMMs
+# of NumPy's BLAS, which has a pool of its own on the same cores. We use Numba's own
+# "workqueue" pool: its threads sleep on a condition variable between kernels and
+# never spin, and it loads no OpenMP runtime (the default "omp" layer does, and an
+# OpenMP runtime is shared with, and tuned by, any other library in the process: torch
+# included). Measured on the 2-core machine this project runs on, under load from other
+# processes: a conv forward+backward took 0.25-0.45 s with workqueue, 1.6-3.4 s with
+# OpenMP. (workqueue does not support launching parallel kernels from two Python
+# threads at once; minitorch_cnn runs its ops from one thread.) A layer the user chose
+# with NUMBA_THREADING_LAYER wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    config.THREADING_LAYER = "workqueue"
 
-from .reference import _adaptive_bins, _out_size, _winograd_tiles  # noqa: E402
+from .reference import _adaptive_bins, _out_size, _winograd_tiles
 
 __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_input",
            "depthwise_conv2d_backward_weight", "max_pool2d", "max_pool2d_backward",

@@ -104,7 +104,8 @@ def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
     for kh in range(KH):
         for kw in range(KW):
             # within one tap the pixels are distinct, so += is a plain scatter
-            _tap(dxpad, kh, kw, SH, SW, DH, DW, OH, OW)[...] += cols[:, kh, kw].transpose(1, 0, 2, 3)
+            tap = _tap(dxpad, kh, kw, SH, SW, DH, DW, OH, OW)
+            tap += cols[:, kh, kw].transpose(1, 0, 2, 3)
     return _store(dxpad[:, :, PH:PH + H, PW:PW + W], out)
 
 
@@ -192,7 +193,9 @@ def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
 
 def max_pool2d_backward(gy, argmax, x_shape):
     """dL/dx of a max pool: each window's gradient goes to the one pixel that won it
-    (adds up where windows overlap and share a winner).  gy, argmax (N, C, OH, OW) -> (N, C, H, W)"""
+    (adds up where windows overlap and share a winner).
+
+    gy, argmax (N, C, OH, OW) -> dx (N, C, H, W)"""
     xp = get_array_module(gy)
     N, C, H, W = x_shape
     # flat index of the winning pixel in the whole (N, C, H, W) array

@@ -27,7 +27,7 @@ from ..nn import init
 
 __all__ = ["VGG", "cfgs", "make_layers", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg11_lrn_bn",
            "vgg13", "vgg13_bn", "vgg16_c", "vgg16_c_bn", "vgg16", "vgg16_bn", "vgg19",
-           "vgg19_bn"]
+           "vgg19_bn", "init_from_shallower"]
 
 cfgs = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -182,3 +182,68 @@ BUILDERS = {
     "vgg13": vgg13, "vgg13_bn": vgg13_bn, "vgg16_c": vgg16_c, "vgg16_c_bn": vgg16_c_bn,
     "vgg16": vgg16, "vgg16_bn": vgg16_bn, "vgg19": vgg19, "vgg19_bn": vgg19_bn,
 }
+
+
+def _convs_by_stage(features):
+    """{(stage, index in stage): (conv, its BatchNorm or None)}: the paper's names, conv3_2
+    being (3, 2). A stage ends at each max pool."""
+    out, stage, index, last = {}, 1, 0, None
+    for m in features:
+        if isinstance(m, nn.MaxPool2d):
+            stage, index = stage + 1, 0
+        elif isinstance(m, nn.Conv2d):
+            index += 1
+            last = (stage, index)
+            out[last] = [m, None]
+        elif isinstance(m, nn.BatchNorm2d) and last is not None:
+            out[last][1] = m
+    return out
+
+
+def init_from_shallower(deep_model, trained_A, n_conv=4):
+    """Section 3.1 of the paper: "we initialised the first four convolutional layers and the
+    last three fully-connected layers with the layers of net A (the intermediate layers were
+    initialised randomly)".
+
+    A's first four convolutions are conv1_1, conv2_1, conv3_1 and conv3_2 (Table 1); each is
+    copied into the layer of the same name in ``deep_model`` (configuration B, C, D or E),
+    where it has the same shape (D's third and fourth convolutions, conv1_2 and conv2_1, do
+    not). BatchNorm layers come along when both nets have them, and so do all of the
+    classifier's Linear layers (three on ImageNet, one with ``cifar=True``). Copies in place
+    and returns the names of the parameters and buffers written, ``deep_model``'s own.
+    """
+    for name, m in (("deep_model", deep_model), ("trained_A", trained_A)):
+        if not isinstance(m, VGG):
+            raise TypeError(f"init_from_shallower: {name} must be a VGG, got "
+                            f"{type(m).__name__}")
+    names = {id(m): n for n, m in deep_model.named_modules()}
+    deep, shallow = _convs_by_stage(deep_model.features), _convs_by_stage(trained_A.features)
+    pairs = []                                   # (deep layer, A's layer)
+    for key in list(shallow)[:n_conv]:           # conv1_1, conv2_1, conv3_1, conv3_2
+        if key not in deep:
+            raise ValueError(f"init_from_shallower: deep_model has no conv{key[0]}_{key[1]}")
+        (dconv, dbn), (aconv, abn) = deep[key], shallow[key]
+        pairs.append((dconv, aconv))
+        if dbn is not None and abn is not None:
+            pairs.append((dbn, abn))
+    deep_fcs = [m for m in deep_model.classifier.modules() if isinstance(m, nn.Linear)]
+    a_fcs = [m for m in trained_A.classifier.modules() if isinstance(m, nn.Linear)]
+    if len(deep_fcs) != len(a_fcs):
+        raise ValueError(f"init_from_shallower: the classifiers differ: trained_A has "
+                         f"{len(a_fcs)} Linear layers, deep_model {len(deep_fcs)} (build "
+                         f"both with the same cifar= and num_classes)")
+    pairs += list(zip(deep_fcs, a_fcs))
+
+    for dst, src in pairs:          # check every shape before writing anything
+        mine = dst.state_dict()
+        for key, value in src.state_dict().items():
+            if tuple(mine[key].shape) != tuple(value.shape):
+                raise ValueError(f"init_from_shallower: {names[id(dst)]}.{key} has shape "
+                                 f"{tuple(mine[key].shape)} in deep_model but "
+                                 f"{tuple(value.shape)} in trained_A")
+    copied = []
+    for dst, src in pairs:
+        state = src.state_dict()
+        dst.load_state_dict(state)
+        copied += [f"{names[id(dst)]}.{k}" for k in state]
+    return copied
