@@ -32,7 +32,19 @@ def parse(description, models_, default_model, epochs, lr, batch_size=128, weigh
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    return p.parse_args()
+    return check_args(p, p.parse_args())
+
+
+def check_args(p, args):
+    """Refuse counts below 1 and a learning rate that is not positive, with argparse's own
+    usage message instead of a traceback from deep inside the run."""
+    for name in ("epochs", "batch_size", "subset"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr <= 0:
+        p.error(f"--lr must be positive, got {args.lr}")
+    return args
 
 
 def cifar_loaders(args, normalize=True):

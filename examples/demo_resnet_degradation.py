@@ -216,7 +216,7 @@ ax_grad.set_title("per-layer gradient norms on one fixed batch")
 ax_grad.grid(alpha=0.3, which="both")
 ax_grad.legend(fontsize=7, ncol=2)
 fig.suptitle("Degradation (He et al. 2016, Sec. 4.2, Fig. 6): deeper plain nets train worse; "
-             "shortcuts fix it" + (" -- quick run: the mechanics and the gradients; the "
+             "shortcuts fix it" + ("\nquick run: the mechanics and the gradients; the "
                                    "degradation itself needs the full run" if QUICK else ""))
 os.makedirs(args.out, exist_ok=True)
 path = os.path.join(args.out, "resnet_degradation.png")

@@ -17,6 +17,8 @@ from minitorch_cnn import data, models, optim
 from minitorch_cnn.data import transforms as T
 from minitorch_cnn.train import Trainer
 
+from cifar_common import check_args  # examples/ is on sys.path when a script runs
+
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--batch-size", type=int, default=128)
@@ -26,7 +28,7 @@ p.add_argument("--data-dir", default=None)
 p.add_argument("--subset", type=int, default=None)
 p.add_argument("--out", default="runs/lenet5_mnist")
 p.add_argument("--resume", action="store_true")
-args = p.parse_args()
+args = check_args(p, p.parse_args())
 
 mt.manual_seed(0)
 pad2 = T.Lambda(lambda img: np.pad(img, ((2, 2), (2, 2), (0, 0))))    # 28x28 -> 32x32

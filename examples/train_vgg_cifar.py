@@ -31,7 +31,7 @@ p.add_argument("--model", default="vgg11_bn",
                         "vgg19", "vgg19_bn"])
 p.add_argument("--epochs", type=int, default=30)
 p.add_argument("--batch-size", type=int, default=128)
-p.add_argument("--lr", type=float, default=0.05)
+p.add_argument("--lr", type=float, default=0.01)
 p.add_argument("--momentum", type=float, default=0.9)
 p.add_argument("--weight-decay", type=float, default=5e-4)
 p.add_argument("--schedule", choices=["plateau", "cosine"], default="cosine")
@@ -50,6 +50,12 @@ p.add_argument("--seed", type=int, default=0)
 p.add_argument("--workers-prefetch", type=int, default=2, help="batches prepared ahead")
 p.add_argument("--no-progress", action="store_true")
 args = p.parse_args()
+for name in ("epochs", "batch_size", "subset"):
+    value = getattr(args, name)
+    if value is not None and value < 1:
+        p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+if args.lr <= 0:
+    p.error(f"--lr must be positive, got {args.lr}")
 
 mt.manual_seed(args.seed)
 out_dir = args.out or os.path.join("runs", f"{args.model}_{args.dataset}")

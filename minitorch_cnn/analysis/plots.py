@@ -120,6 +120,7 @@ def training_curves(metrics, path=None, title=None):
             style = "--" if k.lower().startswith(("val", "test")) else "-"
             ax.plot(x, y, style, marker="o" if len(x) <= 30 else None, ms=3, label=k)
         ax.set_xlabel(xkey or "record")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epoch 1, 2, ... not 1.5
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
