@@ -115,7 +115,7 @@ import minitorch_cnn.nn.functional as F  # noqa: E402
 from minitorch_cnn import optim  # noqa: E402
 from minitorch_cnn.models.registry import create  # noqa: E402
 
-from common import (PeakRSS, machine_description, run_alternating,  # noqa: E402
+from common import (PeakRSS, device_sync, machine_description, run_alternating,  # noqa: E402
                     summarize)
 from torch_reference import TORCH_BUILDERS, copy_weights  # noqa: E402
 
@@ -183,19 +183,6 @@ class Pair:
             (self.ours if side == "ours" else self.theirs).train(train)
 
 
-def device_sync(device):
-    """None on the CPU; on the GPU a function that waits for both CuPy's and torch's
-    queued kernels."""
-    if device != "cuda":
-        return None
-    cp = mt.backend.xp_for("cuda")
-
-    def sync():
-        cp.cuda.Device().synchronize()
-        torch.cuda.synchronize()
-    return sync
-
-
 # ------------------------------------------------------------------------ memory
 def memory_child(a):
     """Runs in a child process: peak memory of one training step of one side."""
@@ -238,23 +225,10 @@ def host_memory(name, a):
 
 def gpu_memory(pair):
     """Bytes allocated above the pre-step level during one training step, per side."""
+    from minitorch_cnn.analysis.profile import device_memory_meter
     cp = mt.backend.xp_for("cuda")
-
-    class PoolPeak(cp.cuda.MemoryHook):
-        name = "bench_models.PoolPeak"
-
-        def __init__(self):
-            self.used = self.peak = 0
-
-        def malloc_postprocess(self, **kw):
-            self.used += kw["mem_size"]
-            self.peak = max(self.peak, self.used)
-
-        def free_postprocess(self, **kw):
-            self.used -= kw["mem_size"]
-
     pair.opt_ours.zero_grad()
-    hook = PoolPeak()
+    hook = device_memory_meter()
     with hook:
         pair.train_ours()
         cp.cuda.Device().synchronize()

@@ -71,7 +71,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import minitorch_cnn as mt  # noqa: E402
 import minitorch_cnn.nn.functional as F  # noqa: E402
 
-from common import machine_description, summarize, timed  # noqa: E402
+from common import (device_sync, machine_description, run_alternating,  # noqa: E402
+                    summarize)
 
 CONV_SHAPES = [(64, 64, 32, 64, 3, 1, 1), (64, 128, 16, 128, 3, 1, 1),
                (64, 256, 8, 256, 3, 1, 1), (64, 64, 32, 128, 3, 2, 1),
@@ -148,35 +149,6 @@ def cases(a):
     return out
 
 
-def device_sync(device):
-    if device != "cuda":
-        return None
-    cp = mt.backend.xp_for("cuda")
-
-    def sync():
-        cp.cuda.Device().synchronize()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-    return sync
-
-
-def run_alternating(fns, repeat, warmup, pause, sync=None):
-    """Time each callable of ``fns`` (name -> fn) ``repeat`` times, interleaved, round i
-    in an order rotated by i; ``warmup`` untimed rounds first; ``pause`` seconds of
-    sleep before each timed call. Returns name -> list of seconds."""
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times = {name: [] for name in names}
-    for i in range(repeat):
-        k = i % len(names)
-        for name in names[k:] + names[:k]:
-            time.sleep(pause)
-            times[name].append(timed(fns[name], sync))
-    return times
-
-
 def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
 
@@ -200,7 +172,7 @@ def main(a):
     print(header + "\n|" + "-" * 46 + "|---------|----------|------------|", flush=True)
     for case in cases(a):
         times = run_alternating({"ours": case.step_ours, "torch": case.step_torch},
-                                a.repeat, a.warmup, a.pause, device_sync(a.device))
+                                a.repeat, a.warmup, device_sync(a.device), pause=a.pause)
         ours, theirs = summarize(times["ours"]), summarize(times["torch"])
         row = {"group": case.group, "op": case.name, "ratio": theirs["median"] / ours["median"]}
         for side, st in (("ours", ours), ("torch", theirs)):

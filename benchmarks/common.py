@@ -47,13 +47,15 @@ def summarize(times):
             "n": len(times)}
 
 
-def run_alternating(fns, repeat, warmup, sync=None):
+def run_alternating(fns, repeat, warmup, sync=None, pause=0.0):
     """Time each callable of ``fns`` (name -> fn) ``repeat`` times, interleaved.
 
     Round i runs every fn once, in an order rotated by i (ours-torch, torch-ours, ...), so
     that a burst of load from another process, or caches warmed by the previous call,
     fall on both sides alike. ``warmup`` untimed rounds come first (JIT compilation,
-    first-touch page faults, allocator warm-up). Returns name -> list of seconds.
+    first-touch page faults, allocator warm-up). ``pause`` seconds of sleep come before
+    each timed call, so that one engine's thread pool has gone idle before the other
+    starts. Returns name -> list of seconds.
     """
     names = list(fns)
     for _ in range(warmup):
@@ -63,8 +65,24 @@ def run_alternating(fns, repeat, warmup, sync=None):
     for i in range(repeat):
         k = i % len(names)
         for name in names[k:] + names[:k]:
+            if pause:
+                time.sleep(pause)
             times[name].append(timed(fns[name], sync))
     return times
+
+
+def device_sync(device):
+    """None on the CPU; on the GPU a function that waits for both CuPy's and torch's
+    queued kernels, so that a timing covers the work and not just its launch."""
+    if device != "cuda":
+        return None
+    import cupy
+    import torch
+
+    def sync():
+        cupy.cuda.Device().synchronize()
+        torch.cuda.synchronize()
+    return sync
 
 
 # ------------------------------------------------------------------- host memory

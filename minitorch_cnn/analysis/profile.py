@@ -41,7 +41,7 @@ from ..tensor import Tensor
 from ._graph import assign_ops, graph_ops, leaf_modules, record_layer_calls, tensors_in
 from .summary import format_bytes
 
-__all__ = ["profile", "Profile", "ProfileRow", "OUTSIDE"]
+__all__ = ["profile", "Profile", "ProfileRow", "OUTSIDE", "device_memory_meter"]
 
 OUTSIDE = "(outside layers)"
 
@@ -66,9 +66,11 @@ class _HostMemory:
         tracemalloc.reset_peak()
 
 
-def _device_memory():
+def device_memory_meter():
     """The same for CuPy's memory pool, through a ``cupy.cuda.MemoryHook`` that adds up
-    the sizes of the blocks handed out and given back while it is active."""
+    the sizes of the blocks handed out and given back while it is active (``with meter:``;
+    ``meter.read()`` gives (bytes in use, peak bytes)). benchmarks/bench_models.py uses it
+    too."""
     cp = backend.xp_for("cuda")
 
     class DeviceMemory(cp.cuda.MemoryHook):
@@ -306,7 +308,7 @@ def profile(model, x, repeat=3, warmup=1, memory=True, loss_fn=None):
                 runs.append((meter, t_fwd, t_bwd))
         peaks = None
         if memory:
-            tracker = _HostMemory() if device == "cpu" else _device_memory()
+            tracker = _HostMemory() if device == "cpu" else device_memory_meter()
             with tracker:
                 meter = _Meter(device, tracker)
                 _, _, p_fwd, p_bwd, _ = _one_step(model, x, loss_fn, meter, layers)
