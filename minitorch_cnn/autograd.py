@@ -3,8 +3,8 @@
 A ``Function`` is one op: ``forward`` maps raw arrays to a raw array and may save
 what its ``backward`` will need; ``backward`` maps dL/d(output) to dL/d(input) for
 each positional input. ``Function.apply`` wraps both ends in Tensors and, when a
-gradient is needed, records the op in the graph (``out.grad_fn = fn`` and
-``fn.inputs = the inputs``).
+gradient is needed, records the op in the graph: ``out.grad_fn = fn``, and in
+``fn._inputs`` the inputs, each non-leaf one as a ``GraphEdge`` that holds no data.
 
 ``backward(root)`` walks that graph without recursion: an iterative depth-first
 search orders the ops topologically, then gradients flow from the root back to
@@ -15,6 +15,7 @@ dropped) unless ``retain_graph=True``.
 Rule for every backward: never modify ``grad`` in place (it may be shared).
 """
 import threading
+import weakref
 
 
 _mode = threading.local()
@@ -61,13 +62,21 @@ class Function:
     forward which inputs want a gradient, so it can skip saving what is not needed.
     """
 
-    inputs = None      # the positional inputs (Tensors or constants), kept for the walk
+    _inputs = ()       # the positional inputs, as the walk needs them (see ``inputs``)
     saved = ()         # arrays kept for backward, dropped when the graph is freed
     freed = False
     output_hooks = ()  # callables given dL/d(output) (see Tensor.register_hook)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
+
+    @property
+    def inputs(self):
+        """The positional inputs: constants, leaf Tensors, and the non-leaf Tensors while
+        anything outside the graph still holds them. A non-leaf input that nobody holds
+        any more comes back as its ``GraphEdge`` (shape, dtype, device and grad_fn, no
+        data): see ``GraphEdge`` for why."""
+        return tuple(e.resolve() if isinstance(e, GraphEdge) else e for e in self._inputs)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -97,12 +106,47 @@ class Function:
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = Tensor(fn.forward(*raw, **params), requires_grad=requires_grad)
         if requires_grad:
-            fn.inputs = args
+            fn._inputs = tuple(GraphEdge(a) if isinstance(a, Tensor) and a.grad_fn is not None
+                               else a for a in args)
             out.grad_fn = fn
         return out
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+class GraphEdge:
+    """A non-leaf input as the graph keeps it: the op that made it (the way back), its
+    shape, dtype and device (to shape its gradient), and a weak reference to the Tensor.
+
+    Holding the Tensor itself would keep its data alive until backward, and most
+    intermediate results are not needed by backward at all: a conv's output feeds a
+    BatchNorm that saves only its normalised x_hat, a BatchNorm's output feeds a ReLU
+    that saves only its own output. Each op saves exactly what its backward reads
+    (``save_for_backward``); the edges of the graph hold no data. (PyTorch's graph is
+    built the same way.) Leaves, the parameters and the inputs, are held as they are.
+    """
+    __slots__ = ("ref", "grad_fn", "shape", "dtype", "device", "requires_grad")
+
+    def __init__(self, t):
+        self.ref = weakref.ref(t)
+        self.grad_fn, self.shape, self.dtype = t.grad_fn, t.shape, t.dtype
+        self.device, self.requires_grad = t.device, t.requires_grad
+
+    data = None        # never the values: those are gone, or held by the Tensor
+
+    def resolve(self):
+        """The Tensor if something still holds it, else this edge."""
+        t = self.ref()
+        return self if t is None else t
+
+    def __repr__(self):
+        return f"GraphEdge(shape={self.shape}, grad_fn={self.grad_fn!r})"
+
+
+def _parent_fn(entry):
+    """The op that produced input ``entry`` of some op, or None (a leaf or a constant)."""
+    return entry.grad_fn if isinstance(entry, GraphEdge) else None
 
 
 def unbroadcast(grad, shape):
@@ -136,9 +180,10 @@ def _topological_order(root_fn):
             continue
         visited.add(id(fn))
         stack.append((fn, True))
-        for t in fn.inputs:
-            if isinstance(t, Tensor) and t.grad_fn is not None and id(t.grad_fn) not in visited:
-                stack.append((t.grad_fn, False))
+        for e in fn._inputs:
+            parent = _parent_fn(e)
+            if parent is not None and id(parent) not in visited:
+                stack.append((parent, False))
     return order
 
 
@@ -183,8 +228,8 @@ def backward(root, grad=None, retain_graph=False):
         g_in = fn.backward(g_out)
         if not isinstance(g_in, tuple):
             g_in = (g_in,)
-        for t, g in zip(fn.inputs, g_in):
-            if g is None or not isinstance(t, Tensor) or not t.requires_grad:
+        for t, g in zip(fn._inputs, g_in):       # t: a leaf Tensor or a GraphEdge
+            if g is None or not isinstance(t, (Tensor, GraphEdge)) or not t.requires_grad:
                 continue
             g = unbroadcast(g, t.shape)
             if t.grad_fn is None:
@@ -200,8 +245,7 @@ def backward(root, grad=None, retain_graph=False):
             fn.freed = True
     if not retain_graph:                      # drop the references that kept the graph alive
         for fn in order:
-            fn.inputs = tuple(t if not isinstance(t, Tensor) or t.grad_fn is None else None
-                              for t in fn.inputs)
+            fn._inputs = tuple(None if isinstance(e, GraphEdge) else e for e in fn._inputs)
 
 
 # Tensor is defined in tensor.py, which imports this module: bind it last.

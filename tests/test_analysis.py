@@ -213,7 +213,7 @@ class TwoKeeps(nn.Module):
 
     def forward(self, x):
         y = self.a(x)
-        return self.b(y) + y          # an op outside the layers, holding two maps
+        return self.b(y) * y          # an op outside the layers: a product keeps both maps
 
 
 def test_summary_kept_bytes_exactly():
@@ -225,6 +225,18 @@ def test_summary_kept_bytes_exactly():
     assert s.outside_kept_bytes == one_map          # b's output (y is counted by b)
     assert s.kept_bytes == 3 * one_map + 80
     assert "(ops outside layers)" in str(s)
+
+
+def test_summary_an_add_keeps_nothing():
+    """The add's backward needs neither input, and the graph's edges hold no data
+    (autograd.GraphEdge): b's output is not kept once the add has consumed it."""
+    class AddKeeps(TwoKeeps):
+        def forward(self, x):
+            y = self.a(x)
+            return self.b(y) + y
+    s = analysis.summary(AddKeeps(), (3, 4, 4))
+    assert s.outside_kept_bytes == 0
+    assert s.kept_bytes == 2 * (4 * 3 * 4 * 4) + 80
 
 
 def test_summary_exports():

@@ -456,7 +456,8 @@ def _saved_bytes(out):
             if hasattr(a, "nbytes") and id(a) not in seen:
                 seen.add(id(a))
                 total += a.nbytes
-        stack.extend(t.grad_fn for t in fn.inputs if isinstance(t, mt.Tensor))
+        # inputs are Tensors, or GraphEdges (shape and grad_fn, no data) of freed ones
+        stack.extend(getattr(t, "grad_fn", None) for t in fn.inputs)
     return total
 
 

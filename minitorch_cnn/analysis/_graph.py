@@ -12,7 +12,7 @@ module, ``flatten`` before the classifier -- and the tools report them as such.
 import numpy as np
 
 from .. import backend
-from ..autograd import _topological_order
+from ..autograd import GraphEdge, _topological_order
 from ..tensor import Tensor
 
 
@@ -116,8 +116,8 @@ def assign_ops(calls):
                 continue
             owner[id(fn)] = call
             for t in fn.inputs or ():
-                if (isinstance(t, Tensor) and t.grad_fn is not None and id(t) not in stop
-                        and id(t.grad_fn) not in owner):
+                if (isinstance(t, (Tensor, GraphEdge)) and t.grad_fn is not None
+                        and id(t) not in stop and id(t.grad_fn) not in owner):
                     stack.append(t.grad_fn)
     return owner
 
@@ -142,8 +142,8 @@ def is_array(a):
 
 def arrays_held(fn):
     """Every array an op keeps alive until backward: what it saved
-    (``save_for_backward`` or any other attribute) and the data of the input tensors
-    it references (this engine keeps ``fn.inputs`` until the graph is freed)."""
+    (``save_for_backward`` or any other attribute) and the data of the leaf tensors among
+    its inputs. Non-leaf inputs are held as ``autograd.GraphEdge``s, which keep no data."""
     out, stack = [], list(vars(fn).values())
     while stack:
         v = stack.pop()

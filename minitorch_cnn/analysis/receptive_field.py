@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 
 from .. import backend, nn
-from ..autograd import enable_grad
+from ..autograd import GraphEdge, enable_grad
 from ..tensor import Tensor
 from ._graph import assign_ops, eval_mode, graph_ops, record_layer_calls, tensors_in
 from .summary import build_for_counting, random_input
@@ -203,8 +203,8 @@ def _propagate(model, x):
     # the shape of each op's output, read from the tensors that carry it
     shape_of = {}
     for fn in graph_ops(out):
-        for t in fn.inputs or ():
-            if isinstance(t, Tensor) and t.grad_fn is not None:
+        for t in fn.inputs or ():                 # Tensors, or GraphEdges of freed ones
+            if isinstance(t, (Tensor, GraphEdge)) and t.grad_fn is not None:
                 shape_of[id(t.grad_fn)] = tuple(t.shape)
     for t in tensors_in(out) + [t for c in calls for t in c.output_tensors()]:
         if t.grad_fn is not None:
@@ -229,7 +229,8 @@ def _propagate(model, x):
             call, geo = geometry_of[id(fn)]
             fields[id(fn)] = _through_layer(field_of(call.inputs[0]), geo, size)
             continue
-        ins = [f for f in (field_of(t) for t in fn.inputs or () if isinstance(t, Tensor))
+        ins = [f for f in (field_of(t) for t in fn.inputs or ()
+                           if isinstance(t, (Tensor, GraphEdge)))
                if f is not None]
         if not ins:
             continue
