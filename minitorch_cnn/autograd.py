@@ -120,9 +120,9 @@ class GraphEdge:
     shape, dtype and device (to shape its gradient), and a weak reference to the Tensor.
 
     Holding the Tensor itself would keep its data alive until backward, and most
-    intermediate results are not needed by backward at all: a conv's output feeds a
-    BatchNorm that saves only its normalised x_hat, a BatchNorm's output feeds a ReLU
-    that saves only its own output. Each op saves exactly what its backward reads
+    intermediate results are not needed by backward at all: a BatchNorm's output feeds
+    a ReLU that saves only its own output, so the BatchNorm's output is freed as soon as
+    the ReLU has run. Each op saves exactly what its backward reads
     (``save_for_backward``); the edges of the graph hold no data. (PyTorch's graph is
     built the same way.) Leaves, the parameters and the inputs, are held as they are.
     """

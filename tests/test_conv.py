@@ -42,6 +42,7 @@ NAMED = [
     (2, 16, 7, 6, 8, 3, 3, 1, 1, 1, 1),           # winograd (fast tier), odd output
     (2, 16, 6, 9, 4, 3, 3, 1, (0, 2), 1, 1),      # winograd, asymmetric padding
     (2, 6, 5, 5, 8, 1, 1, 1, 0, 1, 2),            # pointwise, groups
+    (3, 24, 2, 2, 32, 1, 1, 1, 0, 1, 2),          # pointwise, tiny map: dW as one GEMM
     (2, 6, 7, 7, 12, 3, 3, 2, 1, 2, 6),           # depthwise with channel multiplier
     (1, 1, 9, 8, 4, 5, 5, 1, 2, 1, 1),            # one input channel: depthwise
     (2, 4, 8, 8, 6, 3, 3, 2, 1, 1, 1),            # im2col

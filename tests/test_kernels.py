@@ -142,14 +142,17 @@ def test_batch_norm_kernels(device, shape):
     C = shape[1]
     inv_std = (1 / np.sqrt(v_ref + 1e-5)).astype(np.float32)
     w, b = _rand(C, seed=2), _rand(C, seed=3)
-    (y_ref, h_ref), (y, h) = _both("batch_norm_apply", x, m_ref, inv_std, w, b, device=device)
+    y_ref, y = _both("batch_norm_apply", x, m_ref, inv_std, w, b, device=device)
     _close(y, y_ref)
-    _close(h, h_ref)
-    (s_ref, t_ref), (s, t) = _both("batch_norm_backward_reduce", gy, h_ref, device=device)
+    x_hat = (x - m_ref[:, None]) * inv_std[:, None]
+    _close(y, x_hat * w[:, None] + b[:, None])
+    (s_ref, t_ref), (s, t) = _both("batch_norm_backward_reduce", gy, x, m_ref, inv_std,
+                                   device=device)
     _close(s, s_ref, rtol=1e-4)
     _close(t, t_ref, rtol=1e-4)
-    ref, fast = _both("batch_norm_backward_input", gy, h_ref, w * inv_std, s_ref / 7, t_ref / 7,
-                      device=device)
+    _close(t, (gy * x_hat).sum(axis=(0, 2)), rtol=1e-4)
+    ref, fast = _both("batch_norm_backward_input", gy, x, m_ref, inv_std, w * inv_std,
+                      s_ref / 7, t_ref / 7, device=device)
     _close(fast, ref)
 
 
@@ -183,6 +186,33 @@ def test_winograd_computes_the_convolution():
     cols = reference.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
     direct = (w.reshape(4, -1) @ cols).reshape(4, 2, 7, 8).transpose(1, 0, 2, 3)
     np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, float("inf")), (0.0, 6.0)])
+def test_band_backward(device, lo, hi):
+    """The ReLU / ReLU6 backward: the gradient passes strictly inside (lo, hi), is 0 at
+    the kinks and beyond them, as torch's; non-contiguous inputs included."""
+    y = np.clip(_rand(3, 4, 5, 6) * 4, lo, hi)
+    y[0, 0, 0, :3] = [lo, 6.0, 3.0]                     # the kinks, and a point inside
+    g = _rand(3, 4, 6, 5, seed=1).transpose(0, 1, 3, 2)  # a strided view
+    ref, fast = _both("band_backward", g, y, lo, hi, device=device)
+    _close(fast, ref)
+    expected = np.where((y > lo) & (y < hi), g, 0)
+    _close(fast, expected)
+    assert to_numpy(fast)[0, 0, 0, 0] == 0 and to_numpy(fast)[0, 0, 0, 2] == g[0, 0, 0, 2]
+    assert to_numpy(fast)[0, 0, 0, 1] == (0 if hi == 6.0 else g[0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, float("inf")), (0.0, 6.0)])
+def test_clamp(device, lo, hi):
+    """ReLU / ReLU6 forward: min(max(x, lo), hi); NaN passes through as in torch."""
+    x = _rand(3, 4, 6, 5) * 5
+    x[0, 0, 0, 0] = np.nan
+    x = x.transpose(0, 1, 3, 2)                         # a strided view
+    ref, fast = _both("clamp", x, lo, hi, device=device)
+    np.testing.assert_array_equal(to_numpy(fast), to_numpy(ref))
+    np.testing.assert_array_equal(to_numpy(fast), np.clip(x, lo, hi))
+    assert np.isnan(to_numpy(fast)[0, 0, 0, 0])
 
 
 def test_numba_loops_are_plain_python():

@@ -7,6 +7,7 @@ anyway, so the activation costs no extra memory.
 """
 import warnings
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 
@@ -17,25 +18,24 @@ __all__ = ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardsigmoi
 class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0).  Saves y (y > 0 iff x > 0)."""
     def forward(self, x):
-        y = get_array_module(x).maximum(x, 0)
+        y = kernels.clamp(x, 0.0, float("inf"))               # max(x, 0)
         self.save_for_backward(y)
         return y
 
     def backward(self, g):
-        return g * (self.saved[0] > 0)
+        return kernels.band_backward(g, self.saved[0], 0.0, float("inf"))   # g * (y > 0)
 
 
 class ReLU6(Function):
     """y = min(max(x, 0), 6);  dy/dx = 1 where 0 < x < 6 (0 at both kinks, as torch's
     hardtanh).  Saves y (0 < y < 6 iff 0 < x < 6)."""
     def forward(self, x):
-        y = get_array_module(x).clip(x, 0, 6)
+        y = kernels.clamp(x, 0.0, 6.0)
         self.save_for_backward(y)
         return y
 
     def backward(self, g):
-        y = self.saved[0]
-        return g * ((y > 0) & (y < 6))
+        return kernels.band_backward(g, self.saved[0], 0.0, 6.0)   # g * (0 < y < 6)
 
 
 class LeakyReLU(Function):

@@ -170,7 +170,19 @@ def _pointwise_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
         gx = (w3.transpose(0, 2, 1) @ g4).reshape(N, Cg * groups, H, W)
     if need_w:                                          # dW = sum_n dY[n] @ x[n]^T
         x4 = x.reshape(N, groups, Cg, H * W)
-        gw = (g4 @ x4.transpose(0, 1, 3, 2)).sum(axis=0).reshape(OC, Cg, 1, 1)
+        if OC * Cg <= H * W * (OC // groups + Cg):
+            # large images, few channels: N small products, then their sum
+            gw = (g4 @ x4.transpose(0, 1, 3, 2)).sum(axis=0)
+        else:
+            # small images, many channels (the 4x4 maps of a CIFAR MobileNet): the N
+            # products (OC x C each) would outweigh dY and x themselves; one GEMM over
+            # n and the pixels at once, on (groups, OC/g, N*HW) and (groups, C/g, N*HW)
+            # copies of dY and x, moves less memory
+            xp = get_array_module(gy)
+            g_all = xp.ascontiguousarray(g4.transpose(1, 2, 0, 3)).reshape(groups, -1, N * H * W)
+            x_all = xp.ascontiguousarray(x4.transpose(1, 2, 0, 3)).reshape(groups, Cg, N * H * W)
+            gw = g_all @ x_all.transpose(0, 2, 1)
+        gw = gw.reshape(OC, Cg, 1, 1)
     return gx, gw
 
 

@@ -28,8 +28,9 @@ class BatchNorm(Function):
         dx = weight / sqrt(var + eps) * (g - mean(g) - x_hat * mean(g * x_hat))
     (in eval mode mean and var are constants and dx = weight / sqrt(var + eps) * g).
 
-    Saves x_hat (the size of x) and 1/sqrt(var + eps) (C numbers): dx and dweight need
-    exactly these; x itself is not kept.
+    Saves x, mean and 1/sqrt(var + eps) (C numbers each): the backward kernels recompute
+    x_hat = (x - mean) * inv_std as they go, one multiply-add per number. Keeping x_hat
+    instead would cost the same memory, plus a second array written in forward.
     """
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
@@ -49,23 +50,24 @@ class BatchNorm(Function):
         inv_std = 1 / xp.sqrt(var + eps)
         w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
         b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
-        y, x_hat = kernels.batch_norm_apply(x3, mean, inv_std, w, b)
-        self.save_for_backward(x_hat, inv_std, w)
+        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b)
+        self.save_for_backward(x3, mean, inv_std, w)
         self.training, self.M = training, M
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        x_hat, inv_std, w = self.saved
+        x3, mean, inv_std, w = self.saved
         xp = get_array_module(gy)
-        g3 = xp.ascontiguousarray(gy).reshape(x_hat.shape)
-        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x_hat)
+        g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
+        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std)
         gx = None
         if self.needs_input_grad[0]:
             if self.training:
                 mean_g, mean_g_xhat = sum_g / self.M, sum_g_xhat / self.M
             else:
                 mean_g = mean_g_xhat = xp.zeros_like(sum_g)
-            gx = kernels.batch_norm_backward_input(g3, x_hat, w * inv_std, mean_g, mean_g_xhat)
+            gx = kernels.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
+                                                   mean_g_xhat)
             gx = gx.reshape(gy.shape)
         return gx, sum_g_xhat, sum_g, None, None
 

@@ -83,13 +83,22 @@ def batch_norm_apply(x, mean, inv_std, weight, bias):
     return _tier(x, "batch_norm_apply").batch_norm_apply(x, mean, inv_std, weight, bias)
 
 
-def batch_norm_backward_reduce(gy, x_hat):
-    return _tier(gy, "batch_norm_backward_reduce").batch_norm_backward_reduce(gy, x_hat)
+def batch_norm_backward_reduce(gy, x, mean, inv_std):
+    return _tier(gy, "batch_norm_backward_reduce").batch_norm_backward_reduce(
+        gy, x, mean, inv_std)
 
 
-def batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat):
+def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
     return _tier(gy, "batch_norm_backward_input").batch_norm_backward_input(
-        gy, x_hat, scale, mean_gy, mean_gy_xhat)
+        gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat)
+
+
+def clamp(x, lo, hi):
+    return _tier(x, "clamp").clamp(x, lo, hi)
+
+
+def band_backward(g, y, lo, hi):
+    return _tier(g, "band_backward").band_backward(g, y, lo, hi)
 
 
 def winograd_input_transform(x, PH, PW, OH, OW, out=None):

@@ -43,7 +43,7 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input",
+           "batch_norm_backward_input", "clamp", "band_backward",
            "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward"]
 
@@ -471,37 +471,39 @@ def _batch_norm_statistics(x, mean, var):
         var[c] = acc.sum() / (N * L)
 
 
-def _batch_norm_apply(x, mean, inv_std, weight, bias, y, x_hat):
+def _batch_norm_apply(x, mean, inv_std, weight, bias, y):
     N, C, L = x.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         m, s, w, b = mean[c], inv_std[c], weight[c], bias[c]
         for i in range(L):
-            h = (x[n, c, i] - m) * s
-            x_hat[n, c, i] = h
-            y[n, c, i] = h * w + b
+            y[n, c, i] = (x[n, c, i] - m) * s * w + b
 
 
-def _batch_norm_backward_reduce(gy, x_hat, sum_gy, sum_gy_xhat):
+# backward recomputes x_hat = (x - mean) * inv_std on the fly (one multiply-add per
+# number) instead of reading a saved copy: forward then writes one array, not two
+def _batch_norm_backward_reduce(gy, x, mean, inv_std, sum_gy, sum_gy_xhat):
     N, C, L = gy.shape
     for c in prange(C):
+        m, s = mean[c], inv_std[c]
         a = np.zeros(L, dtype=np.float64)
         b = np.zeros(L, dtype=np.float64)
         for n in range(N):
             for i in range(L):
                 a[i] += gy[n, c, i]
-                b[i] += gy[n, c, i] * x_hat[n, c, i]
+                b[i] += gy[n, c, i] * ((x[n, c, i] - m) * s)
         sum_gy[c] = a.sum()
         sum_gy_xhat[c] = b.sum()
 
 
-def _batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat, dx):
+def _batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, dx):
     N, C, L = gy.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        s, a, b = scale[c], mean_gy[c], mean_gy_xhat[c]
+        m, s = mean[c], inv_std[c]
+        k, a, b = scale[c], mean_gy[c], mean_gy_xhat[c]
         for i in range(L):
-            dx[n, c, i] = s * (gy[n, c, i] - a - x_hat[n, c, i] * b)
+            dx[n, c, i] = k * (gy[n, c, i] - a - (x[n, c, i] - m) * s * b)
 
 
 batch_norm_statistics_cpu = _jit_parallel(_batch_norm_statistics)
@@ -518,22 +520,59 @@ def batch_norm_statistics(x):
 
 
 def batch_norm_apply(x, mean, inv_std, weight, bias):
-    y, x_hat = np.empty_like(x), np.empty_like(x)
-    batch_norm_apply_cpu(np.ascontiguousarray(x), mean, inv_std, weight, bias, y, x_hat)
-    return y, x_hat
+    y = np.empty_like(x)
+    batch_norm_apply_cpu(np.ascontiguousarray(x), mean, inv_std, weight, bias, y)
+    return y
 
 
-def batch_norm_backward_reduce(gy, x_hat):
+def batch_norm_backward_reduce(gy, x, mean, inv_std):
     C = gy.shape[1]
     sum_gy, sum_gy_xhat = np.empty(C, dtype=gy.dtype), np.empty(C, dtype=gy.dtype)
-    batch_norm_backward_reduce_cpu(np.ascontiguousarray(gy), x_hat, sum_gy, sum_gy_xhat)
+    batch_norm_backward_reduce_cpu(np.ascontiguousarray(gy), np.ascontiguousarray(x), mean,
+                                   inv_std, sum_gy, sum_gy_xhat)
     return sum_gy, sum_gy_xhat
 
 
-def batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat):
-    dx = np.empty_like(x_hat)
-    batch_norm_backward_input_cpu(np.ascontiguousarray(gy), x_hat, scale, mean_gy,
-                                  mean_gy_xhat, dx)
+def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
+    dx = np.empty(x.shape, dtype=gy.dtype)
+    batch_norm_backward_input_cpu(np.ascontiguousarray(gy), np.ascontiguousarray(x), mean,
+                                  inv_std, scale, mean_gy, mean_gy_xhat, dx)
+    return dx
+
+
+# ------------------------------------------------------------ clipped activations
+# NumPy's g * ((y > lo) & (y < hi)) makes three passes and two temporaries, and
+# np.maximum(x, 0) runs on one thread; these are one parallel pass each.
+def _clamp(x, lo, hi, y):                           # x, y: flat (1-D) views
+    for i in prange(y.shape[0]):
+        v = x[i]
+        y[i] = lo if v < lo else (hi if v > hi else v)       # NaN falls through: NaN
+
+
+def _band_backward(g, y, lo, hi, dx):               # all flat (1-D) views
+    for i in prange(dx.shape[0]):
+        v = y[i]
+        dx[i] = g[i] if v > lo and v < hi else 0
+
+
+clamp_cpu = _jit_parallel(_clamp)
+band_backward_cpu = _jit_parallel(_band_backward)
+
+
+def clamp(x, lo, hi):
+    if x.dtype.kind != "f":                         # integer tensors: NumPy's clip
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+    y = np.empty(x.shape, dtype=x.dtype)
+    clamp_cpu(np.ascontiguousarray(x).reshape(-1), lo, hi, y.reshape(-1))
+    return y
+
+
+def band_backward(g, y, lo, hi):
+    if g.dtype.kind != "f" or y.dtype.kind != "f":
+        return np.where((y > lo) & (y < hi), g, np.zeros((), dtype=g.dtype))
+    dx = np.empty(y.shape, dtype=g.dtype)
+    band_backward_cpu(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(y).reshape(-1),
+                      lo, hi, dx.reshape(-1))
     return dx
 
 

@@ -31,7 +31,7 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input",
+           "batch_norm_backward_input", "clamp", "band_backward",
            "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward",
            "WINOGRAD_BT", "WINOGRAD_G", "WINOGRAD_AT"]
@@ -286,20 +286,22 @@ def batch_norm_statistics(x):
 
 
 def batch_norm_apply(x, mean, inv_std, weight, bias):
-    """x_hat = (x - mean) * inv_std,  y = weight * x_hat + bias (all per channel).
-    Returns (y, x_hat), both (N, C, L)."""
+    """y = weight * x_hat + bias with x_hat = (x - mean) * inv_std (all per channel).
+    x (N, C, L) -> y (N, C, L). x_hat is not stored: backward recomputes it from x."""
     x_hat = (x - mean[:, None]) * inv_std[:, None]
-    return x_hat * weight[:, None] + bias[:, None], x_hat
+    return x_hat * weight[:, None] + bias[:, None]
 
 
-def batch_norm_backward_reduce(gy, x_hat):
+def batch_norm_backward_reduce(gy, x, mean, inv_std):
     """Per channel: sum of gy (= dL/dbias) and sum of gy * x_hat (= dL/dweight)."""
+    x_hat = (x - mean[:, None]) * inv_std[:, None]
     return gy.sum(axis=(0, 2)), (gy * x_hat).sum(axis=(0, 2))
 
 
-def batch_norm_backward_input(gy, x_hat, scale, mean_gy, mean_gy_xhat):
+def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
     """dx = scale * (gy - mean_gy - x_hat * mean_gy_xhat), per channel (with the two
     means zero this is the eval-mode gradient scale * gy)."""
+    x_hat = (x - mean[:, None]) * inv_std[:, None]
     return scale[:, None] * (gy - mean_gy[:, None] - x_hat * mean_gy_xhat[:, None])
 
 
@@ -386,3 +388,18 @@ def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None):
         for j in range(4):
             _tap(dxpad, i, j, 2, 2, 1, 1, TH, TW)[...] += dd[..., i, j]
     return _store(dxpad[:, :, PH:PH + H, PW:PW + W], out)
+
+
+# ------------------------------------------------------------ clipped activations
+def clamp(x, lo, hi):
+    """y = min(max(x, lo), hi) entry by entry (ReLU: lo = 0, hi = inf; ReLU6: 0, 6);
+    NaN stays NaN, as in torch."""
+    return get_array_module(x).clip(x, lo, hi).astype(x.dtype, copy=False)
+
+
+def band_backward(g, y, lo, hi):
+    """The backward of y = clip(x, lo, hi) (ReLU: lo = 0, hi = inf; ReLU6: 0, 6): the
+    gradient passes where lo < y < hi and is 0 elsewhere, kinks included (as torch).
+    From y, not x: inside the band y = x, outside it y sits on a bound."""
+    xp = get_array_module(g)
+    return xp.where((y > lo) & (y < hi), g, xp.zeros((), dtype=g.dtype))
