@@ -29,9 +29,10 @@ Conventions
                 array the recorded graph holds -- what each op saved for its backward,
                 and the input tensors each op keeps a reference to -- is counted once
                 (views share their base's memory), parameters excluded. It is read on
-                the eval-mode graph; in training, Dropout also keeps its mask. Not counted: the gradient arrays and scratch
-                buffers that exist only while backward runs (``profile`` measures those
-                peaks), so this is a floor, not a ceiling.
+                the eval-mode graph; in training, Dropout also keeps its mask. Not
+                counted: the gradient arrays and scratch buffers that exist only while
+                backward runs (``profile`` measures those peaks), so this is a floor,
+                not a ceiling.
 """
 import csv
 import io

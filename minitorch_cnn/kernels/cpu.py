@@ -36,6 +36,7 @@ from numba import config, njit, prange
 if "NUMBA_THREADING_LAYER" not in os.environ:
     config.THREADING_LAYER = "workqueue"
 
+from . import reference
 from .reference import _adaptive_bins, _out_size, _winograd_tiles
 
 __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_input",
@@ -560,16 +561,16 @@ band_backward_cpu = _jit_parallel(_band_backward)
 
 
 def clamp(x, lo, hi):
-    if x.dtype.kind != "f":                         # integer tensors: NumPy's clip
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+    if x.dtype.kind != "f":                         # integer tensors: the reference
+        return reference.clamp(x, lo, hi)
     y = np.empty(x.shape, dtype=x.dtype)
     clamp_cpu(np.ascontiguousarray(x).reshape(-1), lo, hi, y.reshape(-1))
     return y
 
 
 def band_backward(g, y, lo, hi):
-    if g.dtype.kind != "f" or y.dtype.kind != "f":
-        return np.where((y > lo) & (y < hi), g, np.zeros((), dtype=g.dtype))
+    if g.dtype.kind != "f" or y.dtype.kind != "f":  # integer tensors: the reference
+        return reference.band_backward(g, y, lo, hi)
     dx = np.empty(y.shape, dtype=g.dtype)
     band_backward_cpu(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(y).reshape(-1),
                       lo, hi, dx.reshape(-1))

@@ -285,23 +285,26 @@ def batch_norm_statistics(x):
     return mean, var
 
 
+def _x_hat(x, mean, inv_std):
+    """x_hat = (x - mean) * inv_std per channel: x (N, C, L), mean and inv_std (C,)."""
+    return (x - mean[:, None]) * inv_std[:, None]
+
+
 def batch_norm_apply(x, mean, inv_std, weight, bias):
     """y = weight * x_hat + bias with x_hat = (x - mean) * inv_std (all per channel).
     x (N, C, L) -> y (N, C, L). x_hat is not stored: backward recomputes it from x."""
-    x_hat = (x - mean[:, None]) * inv_std[:, None]
-    return x_hat * weight[:, None] + bias[:, None]
+    return _x_hat(x, mean, inv_std) * weight[:, None] + bias[:, None]
 
 
 def batch_norm_backward_reduce(gy, x, mean, inv_std):
     """Per channel: sum of gy (= dL/dbias) and sum of gy * x_hat (= dL/dweight)."""
-    x_hat = (x - mean[:, None]) * inv_std[:, None]
-    return gy.sum(axis=(0, 2)), (gy * x_hat).sum(axis=(0, 2))
+    return gy.sum(axis=(0, 2)), (gy * _x_hat(x, mean, inv_std)).sum(axis=(0, 2))
 
 
 def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
     """dx = scale * (gy - mean_gy - x_hat * mean_gy_xhat), per channel (with the two
     means zero this is the eval-mode gradient scale * gy)."""
-    x_hat = (x - mean[:, None]) * inv_std[:, None]
+    x_hat = _x_hat(x, mean, inv_std)
     return scale[:, None] * (gy - mean_gy[:, None] - x_hat * mean_gy_xhat[:, None])
 
 
