@@ -71,9 +71,19 @@ def test_col2im_is_the_adjoint_of_im2col():
     assert lhs == pytest.approx(rhs, rel=1e-5)
 
 
+@pytest.fixture(params=["auto", "planes", "channels_last"])
+def depthwise_layout(request, device, monkeypatch):
+    """The Numba depthwise kernels have two layouts (flattened planes; channels-last for
+    small planes and strides): each is tested whatever shape the automatic choice picks."""
+    if device != "cpu" and request.param != "auto":
+        pytest.skip("the layout switch is the Numba tier's")
+    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("g", GEOMETRIES)
 @pytest.mark.parametrize("M", [1, 2])
-def test_depthwise(device, g, M):
+def test_depthwise(device, g, M, depthwise_layout):
     N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
     x, w = _rand(N, C, H, W), _rand(C * M, 1, KH, KW, seed=1)
     ref, fast = _both("depthwise_conv2d", x, w, SH, SW, PH, PW, DH, DW, device=device)
@@ -156,6 +166,36 @@ def test_batch_norm_kernels(device, shape):
     _close(fast, ref)
 
 
+@pytest.mark.parametrize("band", [(0.0, np.inf), (0.0, 6.0)])
+def test_batch_norm_kernels_with_fused_clamp(device, band):
+    """apply with a band = clamp(apply); the backward kernels with the output y = the
+    plain ones on band_backward(gy): what makes BatchNorm+ReLU one op, in every tier."""
+    shape = (4, 3, 50)
+    x, gy = _rand(*shape) * 4 + 2, _rand(*shape, seed=1)
+    mean, var = reference.batch_norm_statistics(x)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(np.float32)
+    x[0, 0, 0] = np.nan                                   # NaN stays NaN through the clamp
+    w, b = _rand(3, seed=2) * 3, _rand(3, seed=3)
+    plain = reference.batch_norm_apply(x, mean, inv_std, w, b)
+    ref, fast = _both("batch_norm_apply", x, mean, inv_std, w, b, band, device=device)
+    for y in (ref, fast):
+        _close(y, reference.clamp(plain, *band))
+        assert np.isnan(to_numpy(y)[0, 0, 0]) and np.isfinite(to_numpy(y)[0, 0, 1:]).all()
+    x[0, 0, 0], ref[0, 0, 0] = 1.0, 1.0                   # gradients on finite numbers
+    y = ref
+    g_eff = reference.band_backward(gy, y, *band)
+    assert (g_eff == 0).any() and (g_eff != 0).any()
+    want = reference.batch_norm_backward_reduce(g_eff, x, mean, inv_std)
+    for got in _both("batch_norm_backward_reduce", gy, x, mean, inv_std, y, band,
+                     device=device):
+        _close(got[0], want[0], rtol=1e-4)
+        _close(got[1], want[1], rtol=1e-4)
+    args = (x, mean, inv_std, w * inv_std, want[0] / 200, want[1] / 200)
+    want = reference.batch_norm_backward_input(g_eff, *args)
+    for got in _both("batch_norm_backward_input", gy, *args, y, band, device=device):
+        _close(got, want)
+
+
 @pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2)])
 def test_winograd_transforms(shape, P):
     """Numba vs reference for the four transforms (the CPU fast tier only has Winograd)."""
@@ -228,6 +268,9 @@ def test_numba_loops_are_plain_python():
     y = np.empty((1, 2, OH, OW), np.float32)
     cpu._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
+    y[:] = np.nan
+    cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
+    _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
 
 
 def test_switch_picks_the_tier():
@@ -238,3 +281,21 @@ def test_switch_picks_the_tier():
         assert kernels._tier(x, "im2col") is cpu
     with pytest.raises(ValueError, match="reference"):
         mt.set_kernels("numba")
+
+
+@pytest.mark.parametrize("layout", ["planes", "channels_last"])
+@pytest.mark.parametrize("shape, stride", [((5, 40, 8, 8), 1), ((3, 24, 16, 15), 2),
+                                           ((2, 17, 4, 4), 1), ((0, 8, 4, 4), 1)])
+def test_depthwise_layouts_on_model_shapes(monkeypatch, layout, shape, stride):
+    """Both Numba layouts against the reference on MobileNet-like shapes: many channels,
+    small planes, stride 2, an empty batch; 3x3 with padding 1."""
+    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", layout)
+    x = _rand(*shape)
+    w = _rand(shape[1], 1, 3, 3, seed=1)
+    g = (stride, stride, 1, 1, 1, 1)
+    _close(cpu.depthwise_conv2d(x, w, *g), reference.depthwise_conv2d(x, w, *g))
+    gy = _rand(*reference.depthwise_conv2d(x, w, *g).shape, seed=2)
+    _close(cpu.depthwise_conv2d_backward_input(gy, w, x.shape, *g),
+           reference.depthwise_conv2d_backward_input(gy, w, x.shape, *g))
+    _close(cpu.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g),
+           reference.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g), rtol=1e-4)

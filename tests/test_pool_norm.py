@@ -123,6 +123,66 @@ def test_batch_norm_functional(shape, kernels):
             np.testing.assert_allclose(to_numpy(a), to_numpy(c), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+@pytest.mark.parametrize("max_value", [np.inf, 6.0])
+def test_batch_norm_relu_functional(max_value, kernels):
+    """batch_norm_relu = clamp(batch_norm(x), 0, max_value) as torch computes it: outputs,
+    every gradient and the running statistics, train steps then eval; some outputs land
+    above 6 and many below 0, so both kinks are crossed."""
+    rng = np.random.default_rng(0)
+    shape, C = (4, 3, 5, 6), 3
+    w, b = rng.standard_normal(C) * 3, rng.standard_normal(C) + 1
+    rm, rv = mt.zeros(C, dtype=np.float64), mt.ones(C, dtype=np.float64)
+    rmt, rvt = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
+    for training in (True, True, False):
+        x, dy = rng.standard_normal(shape) * 2 + 1, rng.standard_normal(shape)
+        X, W, B = (mt.tensor(a, requires_grad=True) for a in (x, w, b))
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        with mt.backend.use_kernels(kernels):
+            y = F.batch_norm_relu(X, rm, rv, W, B, training, 0.1, 1e-5, max_value=max_value)
+            y.backward(mt.tensor(dy))
+        yt = TF.batch_norm(xt, rmt, rvt, wt, bt, training, 0.1, 1e-5)
+        yt = TF.hardtanh(yt, 0.0, 6.0) if max_value == 6 else TF.relu(yt)
+        yt.backward(torch.tensor(dy))
+        assert (yt == 0).any() and (max_value == np.inf or (yt == 6).any())
+        for a, c in ((y, yt), (X.grad, xt.grad), (W.grad, wt.grad), (B.grad, bt.grad),
+                     (rm, rmt), (rv, rvt)):
+            np.testing.assert_allclose(to_numpy(a), to_numpy(c), rtol=1e-10, atol=1e-10)
+
+
+def test_sequential_fuses_batch_norm_and_relu(monkeypatch):
+    """In a Sequential, BatchNorm -> ReLU6 runs as one op: no separate clamp kernel, the
+    same numbers and gradients as torch's three modules. A forward hook on the ReLU
+    turns the fusion off, and the hook runs."""
+    from minitorch_cnn import kernels
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
+                                 torch.nn.BatchNorm2d(4), torch.nn.ReLU6()).double()
+    ours = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU6()).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    clamps = []
+    real_clamp = kernels.clamp
+    monkeypatch.setattr(kernels, "clamp", lambda *a: clamps.append(1) or real_clamp(*a))
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)) * 4
+    for hooked in (False, True):
+        seen = []
+        if hooked:
+            ours[2].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+        X, xt = mt.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        y, yt = ours(X), theirs(xt)
+        assert len(clamps) == hooked and len(seen) == hooked
+        (y * y).sum().backward()
+        (yt * yt).sum().backward()
+        np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(to_numpy(X.grad), xt.grad.numpy(), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(to_numpy(ours[1].weight.grad), theirs[1].weight.grad,
+                                   rtol=1e-9, atol=1e-9)
+        theirs.zero_grad()
+        ours.zero_grad()
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(to_numpy(ours.state_dict()[k]), v.numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("cls,shape,kwargs", [
     ("BatchNorm2d", (4, 3, 5, 5), {}),
     ("BatchNorm2d", (4, 3, 5, 5), dict(momentum=None)),
@@ -170,6 +230,10 @@ def test_batch_norm_on_device(device):
     (lambda: nn.BatchNorm1d(3)(mt.zeros(1, 3)), "more than 1 value per channel"),
     (lambda: F.batch_norm(mt.zeros(2, 3), None, None), "needs running_mean"),
     (lambda: F.batch_norm(mt.zeros(2, 3), mt.zeros(4), mt.ones(4)), "has 3 channels"),
+    (lambda: F.batch_norm_relu(mt.zeros(2, 3), mt.zeros(3), mt.ones(3), max_value=0),
+     "max_value must be > 0"),
+    (lambda: F.batch_norm_relu(mt.zeros(2, 3, 4), mt.zeros(2), mt.ones(3)),
+     "batch_norm_relu: running_mean has shape"),
 ])
 def test_batch_norm_errors(call, message):
     with pytest.raises(ValueError, match=message):

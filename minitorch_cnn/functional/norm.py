@@ -10,7 +10,7 @@ from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
 
-__all__ = ["batch_norm", "local_response_norm", "dropout2d"]
+__all__ = ["batch_norm", "batch_norm_relu", "local_response_norm", "dropout2d"]
 
 
 # ------------------------------------------------------------------- batch norm
@@ -31,9 +31,16 @@ class BatchNorm(Function):
     Saves x, mean and 1/sqrt(var + eps) (C numbers each): the backward kernels recompute
     x_hat = (x - mean) * inv_std as they go, one multiply-add per number. Keeping x_hat
     instead would cost the same memory, plus a second array written in forward.
+
+    ``band=(lo, hi)`` fuses a ReLU (0, inf) or ReLU6 (0, 6) into the same op: the output
+    is clamp(y, lo, hi), computed in the pass that writes y, and backward lets g through
+    where lo < output < hi before the formulas above. The same numbers as BatchNorm then
+    ReLU, with one pass over memory fewer each way and no intermediate y. It also saves
+    the output, which the separate ReLU would have saved instead.
     """
 
-    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps,
+                band=None):
         xp = get_array_module(x)
         N, C = x.shape[:2]
         x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
@@ -50,16 +57,17 @@ class BatchNorm(Function):
         inv_std = 1 / xp.sqrt(var + eps)
         w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
         b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
-        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b)
-        self.save_for_backward(x3, mean, inv_std, w)
-        self.training, self.M = training, M
+        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b, band)
+        self.save_for_backward(x3, mean, inv_std, w, None if band is None else y)
+        self.training, self.M, self.band = training, M, band
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        x3, mean, inv_std, w = self.saved
+        x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
         xp = get_array_module(gy)
         g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
-        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std)
+        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std, y,
+                                                               self.band)
         gx = None
         if self.needs_input_grad[0]:
             if self.training:
@@ -67,32 +75,51 @@ class BatchNorm(Function):
             else:
                 mean_g = mean_g_xhat = xp.zeros_like(sum_g)
             gx = kernels.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
-                                                   mean_g_xhat)
+                                                   mean_g_xhat, y, self.band)
             gx = gx.reshape(gy.shape)
         return gx, sum_g_xhat, sum_g, None, None
+
+
+def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, training):
+    if input.ndim < 2:
+        raise ValueError(f"{fn}: expected an input of at least 2 dims (N, C, ...), "
+                         f"got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"{fn}: {name} has shape {tuple(t.shape)}, but the input "
+                             f"has {C} channels (shape {tuple(input.shape)})")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{fn}: evaluation (training=False) needs running_mean and "
+                         "running_var")
+    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"{fn}: expected more than 1 value per channel when training, "
+                         f"got input shape {tuple(input.shape)}")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over axis 1 (torch.nn.functional.batch_norm); with training,
     running_mean / running_var (if given) are updated in place."""
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input of at least 2 dims (N, C, ...), "
-                         f"got shape {tuple(input.shape)}")
-    C = input.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != (C,):
-            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, but the input "
-                             f"has {C} channels (shape {tuple(input.shape)})")
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and "
-                         "running_var")
-    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
-        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
-                         f"got input shape {tuple(input.shape)}")
+    _check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training)
     return BatchNorm.apply(input, weight, bias, running_mean, running_var,
                            training=bool(training), momentum=momentum, eps=eps)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5, max_value=math.inf):
+    """min(max(batch_norm(...), 0), max_value) as one op: ReLU after batch norm
+    (max_value=6: ReLU6), in the pass that normalises; the same numbers and gradients as
+    ``relu(batch_norm(...))``. ``nn.Sequential`` uses it for a BatchNorm followed by a ReLU
+    or ReLU6. Not in torch.nn.functional (torch fuses this in its compilers instead)."""
+    _check_batch_norm("batch_norm_relu", input, running_mean, running_var, weight, bias,
+                      training)
+    if not max_value > 0:
+        raise ValueError(f"batch_norm_relu: max_value must be > 0, got {max_value}")
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var,
+                           training=bool(training), momentum=momentum, eps=eps,
+                           band=(0.0, float(max_value)))
 
 
 # --------------------------------------------------------- local response norm

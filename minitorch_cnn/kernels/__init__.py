@@ -79,18 +79,19 @@ def batch_norm_statistics(x):
     return _tier(x, "batch_norm_statistics").batch_norm_statistics(x)
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias):
-    return _tier(x, "batch_norm_apply").batch_norm_apply(x, mean, inv_std, weight, bias)
+def batch_norm_apply(x, mean, inv_std, weight, bias, band=None):
+    return _tier(x, "batch_norm_apply").batch_norm_apply(x, mean, inv_std, weight, bias, band)
 
 
-def batch_norm_backward_reduce(gy, x, mean, inv_std):
+def batch_norm_backward_reduce(gy, x, mean, inv_std, y=None, band=None):
     return _tier(gy, "batch_norm_backward_reduce").batch_norm_backward_reduce(
-        gy, x, mean, inv_std)
+        gy, x, mean, inv_std, y, band)
 
 
-def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
+def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, y=None,
+                              band=None):
     return _tier(gy, "batch_norm_backward_input").batch_norm_backward_input(
-        gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat)
+        gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, y, band)
 
 
 def clamp(x, lo, hi):

@@ -290,20 +290,31 @@ def _x_hat(x, mean, inv_std):
     return (x - mean[:, None]) * inv_std[:, None]
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias):
+def batch_norm_apply(x, mean, inv_std, weight, bias, band=None):
     """y = weight * x_hat + bias with x_hat = (x - mean) * inv_std (all per channel).
-    x (N, C, L) -> y (N, C, L). x_hat is not stored: backward recomputes it from x."""
-    return _x_hat(x, mean, inv_std) * weight[:, None] + bias[:, None]
+    x (N, C, L) -> y (N, C, L). x_hat is not stored: backward recomputes it from x.
+    ``band=(lo, hi)`` fuses the activation that follows: y = clamp(y, lo, hi) (ReLU:
+    (0, inf), ReLU6: (0, 6)), the same numbers as ``clamp`` applied to the output."""
+    y = _x_hat(x, mean, inv_std) * weight[:, None] + bias[:, None]
+    return y if band is None else clamp(y, *band)
 
 
-def batch_norm_backward_reduce(gy, x, mean, inv_std):
-    """Per channel: sum of gy (= dL/dbias) and sum of gy * x_hat (= dL/dweight)."""
+def batch_norm_backward_reduce(gy, x, mean, inv_std, y=None, band=None):
+    """Per channel: sum of gy (= dL/dbias) and sum of gy * x_hat (= dL/dweight).
+    With the fused activation (``y`` the clamped output, ``band`` its bounds) gy is the
+    gradient of the clamped output: it first goes through the clamp's backward."""
+    if y is not None:
+        gy = band_backward(gy, y, *band)
     return gy.sum(axis=(0, 2)), (gy * _x_hat(x, mean, inv_std)).sum(axis=(0, 2))
 
 
-def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat):
+def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, y=None,
+                              band=None):
     """dx = scale * (gy - mean_gy - x_hat * mean_gy_xhat), per channel (with the two
-    means zero this is the eval-mode gradient scale * gy)."""
+    means zero this is the eval-mode gradient scale * gy). ``y``, ``band``: as in
+    batch_norm_backward_reduce."""
+    if y is not None:
+        gy = band_backward(gy, y, *band)
     x_hat = _x_hat(x, mean, inv_std)
     return scale[:, None] * (gy - mean_gy[:, None] - x_hat * mean_gy_xhat[:, None])
 

@@ -286,8 +286,20 @@ class _HookHandle:
         self.hooks.pop(self.key, None)
 
 
+def _fusable(a, b):
+    """BatchNorm then ReLU/ReLU6, neither watched by a hook: one op will do for both."""
+    return (hasattr(a, "forward_relu") and getattr(type(b), "fused_max_value", None) is not None
+            and not a.__dict__.get("_forward_hooks") and not b.__dict__.get("_forward_hooks"))
+
+
 class Sequential(Module):
-    """Modules applied one after the other; ``Sequential(a, b)`` or from an OrderedDict."""
+    """Modules applied one after the other; ``Sequential(a, b)`` or from an OrderedDict.
+
+    A BatchNorm directly followed by a ReLU or ReLU6 runs as one fused op
+    (``functional.batch_norm_relu``): the same numbers, one pass over memory fewer in
+    forward and in backward. Both modules stay in the Sequential, with their names and
+    state; a forward hook on either turns the fusion off, so the hook sees its module run.
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -299,8 +311,15 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            if i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
+                x = mods[i].forward_relu(x, type(mods[i + 1]).fused_max_value)
+                i += 2
+            else:
+                x = mods[i](x)
+                i += 1
         return x
 
     def __getitem__(self, i):
