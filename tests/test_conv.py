@@ -98,6 +98,42 @@ def test_every_algorithm_is_tested():
         assert _torch_and_ours(NAMED[0], kernels="reference")[1] == "im2col"
 
 
+def test_winograd_tile_choice():
+    """F(4x4) where its tiles move fewer values and the map holds 2 x 2 of them, else F(2x2)."""
+    assert conv_module._winograd_tile(32, 32) == 4       # 36 * 64 values against 16 * 256
+    assert conv_module._winograd_tile(7, 6) == 4
+    assert conv_module._winograd_tile(6, 6) == 2         # a tie: 144 either way
+    assert conv_module._winograd_tile(4, 4) == 2         # one F(4x4) tile per sample
+    assert conv_module._winograd_tile(2, 2) == 2         # 16 values against 36
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("cfg", [NAMED[0], NAMED[1], (3, 16, 13, 5, 6, 3, 3, 1, (2, 0), 1, 1)])
+def test_conv2d_winograd_tiles_match_torch(cfg, tile, monkeypatch):
+    """Both Winograd tiles forced on maps they cover exactly and ones they overhang: the
+    same numbers as torch, forward and every gradient, in float64 ..."""
+    monkeypatch.setattr(conv_module, "WINOGRAD_TILE", tile)
+    pairs, algorithm = _torch_and_ours(cfg)
+    assert algorithm == "winograd"
+    _assert_pairs(pairs)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_conv2d_winograd_float32_accuracy(tile, monkeypatch):
+    """... and in float32 on a ResNet-sized layer, against torch in float64: F(2x2) within
+    float32's rounding (3.9e-7 of the largest output here; torch's float32: 3.4e-7), F(4x4)
+    within what its larger constants cost (7.4e-6 here)."""
+    monkeypatch.setattr(conv_module, "WINOGRAD_TILE", tile)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((32, 64, 3, 3)) / 24).astype(np.float32)
+    y = F.conv2d(mt.tensor(x), mt.tensor(w), None, 1, 1)
+    want = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64),
+                                      torch.tensor(w, dtype=torch.float64), None, 1, 1).numpy()
+    err = np.abs(to_numpy(y) - want).max() / np.abs(want).max()
+    assert y.dtype == np.float32 and err < {2: 1e-6, 4: 2e-5}[tile]
+
+
 @pytest.mark.parametrize("cfg", [NAMED[0], NAMED[3], NAMED[5], CONFIGS[-1]])
 def test_conv2d_non_contiguous_and_no_bias(cfg):
     pairs, _ = _torch_and_ours(cfg, bias=False, noncontiguous=True)

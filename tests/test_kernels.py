@@ -196,36 +196,49 @@ def test_batch_norm_kernels_with_fused_clamp(device, band):
         _close(got, want)
 
 
-@pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2)])
-def test_winograd_transforms(shape, P):
-    """Numba vs reference for the four transforms (the CPU fast tier only has Winograd)."""
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2),
+                                     ((1, 2, 3, 13), 1)])
+def test_winograd_transforms(shape, P, m):
+    """Numba vs reference for the four transforms of F(2x2, 3x3) and F(4x4, 3x3) (the CPU
+    fast tier only has Winograd), maps that the tiles cover exactly and ones they overhang."""
     x = _rand(*shape)
     OH, OW = shape[2] + 2 * P - 2, shape[3] + 2 * P - 2
-    ref, fast = _both("winograd_input_transform", x, P, P, OH, OW)
+    ref, fast = _both("winograd_input_transform", x, P, P, OH, OW, None, m)
+    assert ref.shape == ((m + 2) ** 2, shape[1], _tiles(shape, OH, OW, m))
     _close(fast, ref)
-    ref, fast = _both("winograd_input_transform_backward", ref, x.shape, P, P, OH, OW)
+    ref, fast = _both("winograd_input_transform_backward", ref, x.shape, P, P, OH, OW, None, m)
     _close(fast, ref)
-    M, bias = _rand(16, 4, _tiles(shape, OH, OW), seed=5), _rand(4, seed=6)
-    ref, fast = _both("winograd_output_transform", M, bias, shape[0], OH, OW)
+    M, bias = _rand((m + 2) ** 2, 4, _tiles(shape, OH, OW, m), seed=5), _rand(4, seed=6)
+    ref, fast = _both("winograd_output_transform", M, bias, shape[0], OH, OW, None, m)
     _close(fast, ref)
-    ref, fast = _both("winograd_output_transform_backward", ref)
+    ref, fast = _both("winograd_output_transform_backward", ref, None, m)
     _close(fast, ref)
 
 
-def _tiles(shape, OH, OW):
-    return shape[0] * ((OH + 1) // 2) * ((OW + 1) // 2)
+def _tiles(shape, OH, OW, m=2):
+    return shape[0] * -(-OH // m) * -(-OW // m)
 
 
-def test_winograd_computes_the_convolution():
-    """A^T [(G g G^T) * (B^T d B)] A summed over channels == the 3x3 convolution (im2col)."""
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_computes_the_convolution(m):
+    """A^T [(G g G^T) * (B^T d B)] A summed over channels == the 3x3 convolution (im2col),
+    and each transform's backward is its adjoint: <T a, b> == <a, T^T b>."""
+    BT, G, AT = reference.WINOGRAD[m]
+    assert BT.shape == (m + 2, m + 2) and G.shape == (m + 2, 3) and AT.shape == (m, m + 2)
     x, w = _rand(2, 3, 7, 8).astype(np.float64), _rand(4, 3, 3, 3, seed=1).astype(np.float64)
-    G = reference.WINOGRAD_G
-    U = (G @ w @ G.T).transpose(2, 3, 0, 1).reshape(16, 4, 3)
-    V = reference.winograd_input_transform(x, 1, 1, 7, 8)
-    y = reference.winograd_output_transform(U @ V, np.zeros(4), 2, 7, 8)
+    U = (G @ w @ G.T).transpose(2, 3, 0, 1).reshape((m + 2) ** 2, 4, 3)
+    V = reference.winograd_input_transform(x, 1, 1, 7, 8, m=m)
+    y = reference.winograd_output_transform(U @ V, np.zeros(4), 2, 7, 8, m=m)
     cols = reference.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
     direct = (w.reshape(4, -1) @ cols).reshape(4, 2, 7, 8).transpose(1, 0, 2, 3)
     np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
+    gV = _rand(*V.shape, seed=2).astype(np.float64)
+    dx = reference.winograd_input_transform_backward(gV, x.shape, 1, 1, 7, 8, m=m)
+    assert np.vdot(V, gV) == pytest.approx(np.vdot(x, dx), rel=1e-12)
+    gy = _rand(*y.shape, seed=3).astype(np.float64)
+    dM = reference.winograd_output_transform_backward(gy, m=m)
+    assert np.vdot(y, gy) == pytest.approx(np.vdot(U @ V, dM), rel=1e-12)
 
 
 @pytest.mark.parametrize("lo, hi", [(0.0, float("inf")), (0.0, 6.0)])
@@ -271,6 +284,9 @@ def test_numba_loops_are_plain_python():
     y[:] = np.nan
     cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
+    V = np.empty((36, 2, 2), np.float32)                # F(4x4): 2 x 1 tiles of a 5x4 map
+    cpu._winograd4_input_transform(x, 1, 1, 2, 1, V)
+    _close(V, reference.winograd_input_transform(x, 1, 1, 5, 4, m=4))
 
 
 def test_switch_picks_the_tier():

@@ -422,7 +422,10 @@ def effective_receptive_field(model, input_size=(3, 64, 64), layer=None, samples
 
     ``layer`` names any module (``model.named_modules()``); by default the last leaf
     layer with a spatial (N, C, H, W) output. ``samples`` random inputs are averaged.
-    The model runs in eval mode so that BatchNorm does not mix the samples.
+    The model runs in eval mode so that BatchNorm does not mix the samples, and on the
+    reference kernels: their im2col and col2im touch only the taps a window reads, so a
+    pixel outside the field gets an exact 0 (the fast tier's Winograd F(4x4) would leave
+    float rounding across its 6x6 tiles there).
     """
     device = backend.normalize_device(device)
     x = random_input(model, input_size, samples, device)
@@ -436,11 +439,12 @@ def effective_receptive_field(model, input_size=(3, 64, 64), layer=None, samples
                            f"named {layer!r}")
         handle = modules[layer].register_forward_hook(
             lambda m, i, o: captured.append(o))
-    try:
-        _, calls, field_of = _propagate(model, x)
-    finally:
-        if handle is not None:
-            handle.remove()
+    with backend.use_kernels("reference"):
+        try:
+            _, calls, field_of = _propagate(model, x)
+        finally:
+            if handle is not None:
+                handle.remove()
     if layer is None:
         spatial = [c for c in calls if len(c.output_tensors()) == 1
                    and c.output_tensors()[0].ndim == 4]
@@ -462,7 +466,8 @@ def effective_receptive_field(model, input_size=(3, 64, 64), layer=None, samples
     ci, ck = target.shape[2] // 2, target.shape[3] // 2
     g = target.xp.zeros(target.shape, target.dtype)
     g[:, :, ci, ck] = 1                      # d(sum over channels of y[:, :, ci, ck]) / dy
-    target.backward(g)
+    with backend.use_kernels("reference"):
+        target.backward(g)
     heat = backend.to_device(x.grad.data, "cpu")
     heatmap = np.abs(heat.astype(np.float64)).sum(axis=1).mean(axis=0)   # (H, W)
 

@@ -23,16 +23,18 @@ The same numbers can be computed four ways; ``_algorithm`` picks one per call:
 3. depthwise (groups == C, as in MobileNet): each filter sees one channel, so the GEMM
    would be (1 x KH*KW) @ (KH*KW x OH*OW), all overhead; ``kernels.depthwise_conv2d``
    loops over the taps directly.
-4. Winograd F(2x2, 3x3) (3x3, stride 1, no dilation, groups 1, fast kernels on the CPU):
-   2x2 outputs from a 4x4 input tile with 16 multiplications instead of 36; summed
-   over channels the 16 become 16 GEMMs of (OC, C) @ (C, tiles), 2.25 times fewer FLOPs
-   than im2col. Forward and backward (its exact adjoint) are in ``_winograd_*`` below;
-   the transforms B^T d B, G g G^T, A^T m A are explained in kernels/reference.py.
-   The reference kernels keep to im2col, so that they stay the plain oracle.
+4. Winograd F(m x m, 3x3) (3x3, stride 1, no dilation, groups 1, fast kernels on the
+   CPU): an m x m block of outputs from an (m+2) x (m+2) input tile with (m+2)^2
+   multiplications instead of 9*m*m; summed over channels they become (m+2)^2 GEMMs of
+   (OC, C) @ (C, tiles). F(2x2) (16 for 36) rounds like im2col; F(4x4) (36 for 144)
+   has 1.8 times fewer GEMM FLOPs and tile values to move, for some float32 accuracy.
+   ``_winograd_tile`` picks m per layer. Forward and backward (its exact adjoint) are in
+   ``_winograd_*`` below; the transforms B^T d B, G g G^T, A^T m A are explained in
+   kernels/reference.py. The reference kernels keep to im2col, the plain oracle.
 
 What backward keeps alive: x (for dW) and w (for dx), nothing else. The column matrix
 is KH*KW times the size of x (9x for 3x3: 151 MB for a batch of 64 at 64x32x32) and the
-Winograd V 4x: a network that kept one per layer until backward would need GBs. So the
+Winograd V 2.25-4x: a network that kept one per layer until backward would need GBs. So the
 batch runs in blocks of a few samples whose cols (or V) fit in the CPU's cache
 (BLOCK_BYTES), and backward rebuilds each block's cols from x. That costs one more
 im2col per block: about a sixth of the forward+backward time of the stride-2 layer in
@@ -56,6 +58,8 @@ BLOCK_BYTES = {"cpu": 8 << 20, "cuda": 1 << 30}
 # Winograd's 16 GEMMs have K = C: with very few input channels (an RGB stem) they are
 # too thin to beat im2col's single GEMM with K = 9*C.
 WINOGRAD_MIN_CHANNELS = 16
+# Winograd's output tile: "auto" (``_winograd_tile``), or 2 / 4 to force F(2x2) / F(4x4).
+WINOGRAD_TILE = "auto"
 
 
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
@@ -74,9 +78,11 @@ def _pair(v, name, op="conv2d"):
 
 
 def _blocks(N, bytes_per_sample, xp):
-    """Split range(N) into [n0, n1) blocks whose buffers fit BLOCK_BYTES."""
+    """Split range(N) into [n0, n1) blocks whose buffers fit BLOCK_BYTES, all of about
+    the same size (64 as 32 + 32, not 56 + 8: a thin last block makes thin GEMMs)."""
     budget = BLOCK_BYTES["cuda" if xp is not np else "cpu"]
     B = max(1, min(N, budget // max(1, bytes_per_sample)))
+    B = -(-N // -(-N // B))                      # ceil(N / number of blocks)
     return [(n0, min(n0 + B, N)) for n0 in range(0, N, B)]
 
 
@@ -205,18 +211,29 @@ def _depthwise_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
     return gx, gw
 
 
-# ------------------------------------------------------ 4. Winograd F(2x2, 3x3)
-def _winograd_filters(w):
-    """U = G g G^T for every (o, c) filter: (OC, C, 3, 3) -> (16, OC, C).
+# ------------------------------------------------------ 4. Winograd F(m x m, 3x3)
+def _winograd_tile(OH, OW):
+    """The output tile m: 4 where the map holds at least 2 x 2 of F(4x4)'s tiles and they
+    move fewer values than F(2x2)'s, (m+2)^2 per tile; otherwise 2 (also the more
+    accurate). On a 4x4 map F(4x4) moves 36 values per sample to F(2x2)'s 64, yet
+    measured slower: one tile per sample leaves its 36 GEMMs too thin (bench_ops)."""
+    if WINOGRAD_TILE != "auto":
+        return WINOGRAD_TILE
+    cost = {m: (m + 2) ** 2 * -(-OH // m) * -(-OW // m) for m in (2, 4)}
+    return 4 if min(OH, OW) > 4 and cost[4] < cost[2] else 2
 
-    Entry (a, b) of G g G^T is sum_ij G[a, i] G[b, j] g[i, j]: the 16 numbers of U are
-    the Kronecker product kron(G, G) (16 x 9) times the 9 numbers of g, one GEMM for
+
+def _winograd_filters(w, m):
+    """U = G g G^T for every (o, c) filter: (OC, C, 3, 3) -> (a*a, OC, C), a = m + 2.
+
+    Entry (i, j) of G g G^T is sum_kl G[i, k] G[j, l] g[k, l]: the a*a numbers of U are
+    the Kronecker product kron(G, G) (a*a x 9) times the 9 numbers of g, one GEMM for
     all OC*C filters."""
     xp = get_array_module(w)
-    GG = xp.asarray(np.kron(kernels.reference.WINOGRAD_G, kernels.reference.WINOGRAD_G),
-                    dtype=w.dtype)
+    G = kernels.reference.WINOGRAD[m][1]
+    GG = xp.asarray(np.kron(G, G), dtype=w.dtype)
     OC, C = w.shape[:2]
-    return (GG @ w.reshape(OC * C, 9).T).reshape(16, OC, C)
+    return (GG @ w.reshape(OC * C, 9).T).reshape((m + 2) ** 2, OC, C)
 
 
 def _winograd_forward(x, w, b, geom, groups):
@@ -225,19 +242,21 @@ def _winograd_forward(x, w, b, geom, groups):
     OC = w.shape[0]
     PH, PW = geom[4], geom[5]
     OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
-    T = ((OH + 1) // 2) * ((OW + 1) // 2)               # 2x2 output tiles per sample
-    U = _winograd_filters(w)
+    m = _winograd_tile(OH, OW)
+    A = (m + 2) ** 2                                    # values per tile
+    T = -(-OH // m) * -(-OW // m)                       # m x m output tiles per sample
+    U = _winograd_filters(w, m)
     bias = b if b is not None else xp.zeros(OC, dtype=x.dtype)
     y = xp.empty((N, OC, OH, OW), dtype=x.dtype)
-    blocks = _blocks(N, 16 * (C + OC) * T * x.itemsize, xp)
+    blocks = _blocks(N, A * (C + OC) * T * x.itemsize, xp)
     B = blocks[0][1]
-    V_buf, M_buf = xp.empty(16 * C * B * T, x.dtype), xp.empty(16 * OC * B * T, x.dtype)
+    V_buf, M_buf = xp.empty(A * C * B * T, x.dtype), xp.empty(A * OC * B * T, x.dtype)
     for n0, n1 in blocks:
         nb = n1 - n0
         V = kernels.winograd_input_transform(x[n0:n1], PH, PW, OH, OW,
-                                             out=_view(V_buf, (16, C, nb * T)))
-        M = xp.matmul(U, V, out=_view(M_buf, (16, OC, nb * T)))   # 16 GEMMs (OC, C) @ (C, tiles)
-        kernels.winograd_output_transform(M, bias, nb, OH, OW, out=y[n0:n1])
+                                             _view(V_buf, (A, C, nb * T)), m)
+        M = xp.matmul(U, V, out=_view(M_buf, (A, OC, nb * T)))    # A GEMMs (OC, C) @ (C, tiles)
+        kernels.winograd_output_transform(M, bias, nb, OH, OW, y[n0:n1], m)
     return y
 
 
@@ -249,30 +268,32 @@ def _winograd_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
     N, C, H, W = x_shape
     OC, OH, OW = gy.shape[1:]
     PH, PW = geom[4], geom[5]
-    T = ((OH + 1) // 2) * ((OW + 1) // 2)
-    Ut = _winograd_filters(w).transpose(0, 2, 1) if need_x else None
+    m = _winograd_tile(OH, OW)
+    A = (m + 2) ** 2
+    T = -(-OH // m) * -(-OW // m)
+    Ut = _winograd_filters(w, m).transpose(0, 2, 1) if need_x else None
     gx = xp.empty((N, C, H, W), dtype=gy.dtype) if need_x else None
-    gU = xp.zeros((16, OC, C), dtype=gy.dtype) if need_w else None
-    blocks = _blocks(N, 16 * (C + OC) * T * gy.itemsize, xp)
+    gU = xp.zeros((A, OC, C), dtype=gy.dtype) if need_w else None
+    blocks = _blocks(N, A * (C + OC) * T * gy.itemsize, xp)
     B = blocks[0][1]
-    V_buf, M_buf = xp.empty(16 * C * B * T, gy.dtype), xp.empty(16 * OC * B * T, gy.dtype)
+    V_buf, M_buf = xp.empty(A * C * B * T, gy.dtype), xp.empty(A * OC * B * T, gy.dtype)
     for n0, n1 in blocks:
         nb = n1 - n0
         gM = kernels.winograd_output_transform_backward(gy[n0:n1],
-                                                        out=_view(M_buf, (16, OC, nb * T)))
+                                                        _view(M_buf, (A, OC, nb * T)), m)
         if need_w:
             V = kernels.winograd_input_transform(x[n0:n1], PH, PW, OH, OW,
-                                                 out=_view(V_buf, (16, C, nb * T)))
+                                                 _view(V_buf, (A, C, nb * T)), m)
             gU += xp.matmul(gM, V.transpose(0, 2, 1))
         if need_x:
-            gV = xp.matmul(Ut, gM, out=_view(V_buf, (16, C, nb * T)))
+            gV = xp.matmul(Ut, gM, out=_view(V_buf, (A, C, nb * T)))
             kernels.winograd_input_transform_backward(gV, (nb, C, H, W), PH, PW, OH, OW,
-                                                      out=gx[n0:n1])
+                                                      gx[n0:n1], m)
     gw = None
     if need_w:                                          # dg = G^T dU G = kron(G, G)^T dU
-        GG = xp.asarray(np.kron(kernels.reference.WINOGRAD_G, kernels.reference.WINOGRAD_G),
-                        dtype=gy.dtype)
-        gw = (GG.T @ gU.reshape(16, OC * C)).T.reshape(OC, C, 3, 3)
+        G = kernels.reference.WINOGRAD[m][1]
+        GG = xp.asarray(np.kron(G, G), dtype=gy.dtype)
+        gw = (GG.T @ gU.reshape(A, OC * C)).T.reshape(OC, C, 3, 3)
     return gx, gw
 
 

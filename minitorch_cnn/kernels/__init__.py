@@ -102,20 +102,21 @@ def band_backward(g, y, lo, hi):
     return _tier(g, "band_backward").band_backward(g, y, lo, hi)
 
 
-def winograd_input_transform(x, PH, PW, OH, OW, out=None):
-    return _tier(x, "winograd_input_transform").winograd_input_transform(x, PH, PW, OH, OW, out)
+def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
+    return _tier(x, "winograd_input_transform").winograd_input_transform(
+        x, PH, PW, OH, OW, out, m)
 
 
-def winograd_output_transform(M, bias, N, OH, OW, out=None):
+def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
     return _tier(M, "winograd_output_transform").winograd_output_transform(
-        M, bias, N, OH, OW, out)
+        M, bias, N, OH, OW, out, m)
 
 
-def winograd_output_transform_backward(gy, out=None):
+def winograd_output_transform_backward(gy, out=None, m=2):
     return _tier(gy, "winograd_output_transform_backward").winograd_output_transform_backward(
-        gy, out)
+        gy, out, m)
 
 
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None):
+def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
     return _tier(dV, "winograd_input_transform_backward").winograd_input_transform_backward(
-        dV, x_shape, PH, PW, OH, OW, out)
+        dV, x_shape, PH, PW, OH, OW, out, m)

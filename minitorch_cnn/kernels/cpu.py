@@ -880,36 +880,223 @@ def _winograd_input_transform_backward(dV, PH, PW, TH, TW, dx):
                 dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
 
 
+# ---------------------------------------------------------- Winograd F(4x4, 3x3)
+# The same four loops for 6x6 tiles that step by 4 (reference.WINOGRAD4_*). The 1-D
+# transforms are written once each, with their common sums shared; the 2-D ones apply
+# them down the columns, then along the rows. The constants are float32, so that float32
+# arithmetic stays float32 (an integer literal would promote it to float64 in Numba).
+TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """B^T d for 6 numbers: the rows of WINOGRAD4_BT."""
+    return (FOUR * d0 - FIVE * d2 + d4,
+            (d3 + d4) - FOUR * (d1 + d2),
+            (d4 - d3) + FOUR * (d1 - d2),
+            (d4 - d2) + TWO * (d3 - d1),
+            (d4 - d2) - TWO * (d3 - d1),
+            FOUR * d1 - FIVE * d3 + d5)
+
+
+def _b6(v0, v1, v2, v3, v4, v5):
+    """B v for 6 numbers (the adjoint of _bt6): the columns of WINOGRAD4_BT."""
+    return (FOUR * v0,
+            FOUR * (v2 - v1 + v5) + TWO * (v4 - v3),
+            -FIVE * v0 - FOUR * (v1 + v2) - (v3 + v4),
+            (v1 - v2) + TWO * (v3 - v4) - FIVE * v5,
+            v0 + v1 + v2 + v3 + v4,
+            v5)
+
+
+def _at6(m0, m1, m2, m3, m4, m5):
+    """A^T m: 6 numbers -> 4 (the rows of WINOGRAD4_AT)."""
+    s1, d1, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + s1 + s2, d1 + TWO * d2, s1 + FOUR * s2, d1 + EIGHT * d2 + m5
+
+
+def _a6(g0, g1, g2, g3):
+    """A g: 4 numbers -> 6 (the adjoint of _at6)."""
+    e, o = g0 + g2, g1 + g3
+    e4, o4 = g0 + FOUR * g2, TWO * g1 + EIGHT * g3
+    return g0, e + o, e - o, e4 + o4, e4 - o4, g3
+
+
+_bt6, _b6, _at6, _a6 = _jit(_bt6), _jit(_b6), _jit(_at6), _jit(_a6)
+
+
+def _winograd4_input_transform(x, PH, PW, TH, TW, V):
+    N, C, H, W = x.shape
+    Wp = 4 * TW + 2
+    ow0, ow1 = _inside(W, 1, -PW, Wp)
+    for nc in prange(N * C):                        # one image plane per iteration
+        n, c = nc // C, nc % C
+        rows = np.empty((6, Wp), dtype=x.dtype)     # the 6 input rows of a tile row, padded
+        t = np.empty((6, Wp), dtype=x.dtype)        # B^T applied down each column
+        for th in range(TH):
+            for i in range(6):
+                ih = 4 * th - PH + i
+                inside = ih >= 0 and ih < H
+                for k in range(Wp):
+                    rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
+            for k in range(Wp):
+                t0, t1, t2, t3, t4, t5 = _bt6(rows[0, k], rows[1, k], rows[2, k],
+                                              rows[3, k], rows[4, k], rows[5, k])
+                t[0, k], t[1, k], t[2, k] = t0, t1, t2
+                t[3, k], t[4, k], t[5, k] = t3, t4, t5
+            base = (n * TH + th) * TW
+            for i in range(6):
+                for tw in range(TW):                # ... then B along each tile's columns
+                    k = 4 * tw
+                    v0, v1, v2, v3, v4, v5 = _bt6(t[i, k], t[i, k + 1], t[i, k + 2],
+                                                  t[i, k + 3], t[i, k + 4], t[i, k + 5])
+                    V[6 * i + 0, c, base + tw] = v0
+                    V[6 * i + 1, c, base + tw] = v1
+                    V[6 * i + 2, c, base + tw] = v2
+                    V[6 * i + 3, c, base + tw] = v3
+                    V[6 * i + 4, c, base + tw] = v4
+                    V[6 * i + 5, c, base + tw] = v5
+
+
+def _winograd4_output_transform(M, bias, y):
+    N, OC, OH, OW = y.shape
+    TH, TW = (OH + 3) // 4, (OW + 3) // 4
+    for no in prange(N * OC):                               # one output plane per iteration
+        n, o = no // OC, no % OC
+        b = bias[o]
+        u = np.empty((4, 6), dtype=y.dtype)                 # A^T m of one tile's columns
+        for th in range(TH):
+            for tw in range(TW):
+                t = (n * TH + th) * TW + tw
+                for j in range(6):                          # A^T down each column ...
+                    u0, u1, u2, u3 = _at6(M[j, o, t], M[6 + j, o, t], M[12 + j, o, t],
+                                          M[18 + j, o, t], M[24 + j, o, t], M[30 + j, o, t])
+                    u[0, j], u[1, j], u[2, j], u[3, j] = u0, u1, u2, u3
+                ow = 4 * tw
+                for r in range(min(4, OH - 4 * th)):        # ... then along each row kept
+                    y0, y1, y2, y3 = _at6(u[r, 0], u[r, 1], u[r, 2], u[r, 3], u[r, 4],
+                                          u[r, 5])
+                    oh = 4 * th + r
+                    if ow + 3 < OW:
+                        y[n, o, oh, ow] = y0 + b
+                        y[n, o, oh, ow + 1] = y1 + b
+                        y[n, o, oh, ow + 2] = y2 + b
+                        y[n, o, oh, ow + 3] = y3 + b
+                    else:                                   # the last tile may hang over
+                        y[n, o, oh, ow] = y0 + b
+                        if ow + 1 < OW:
+                            y[n, o, oh, ow + 1] = y1 + b
+                        if ow + 2 < OW:
+                            y[n, o, oh, ow + 2] = y2 + b
+
+
+def _winograd4_output_transform_backward(gy, dM):
+    N, OC, OH, OW = gy.shape
+    TH, TW = (OH + 3) // 4, (OW + 3) // 4
+    for no in prange(N * OC):                              # one gy plane per iteration
+        n, o = no // OC, no % OC
+        g = np.empty((4, 4 * TW), dtype=gy.dtype)          # four rows of gy, zero-padded
+        r = np.empty((6, 4 * TW), dtype=gy.dtype)          # A applied down each column
+        for th in range(TH):
+            for a in range(4):
+                inside = 4 * th + a < OH
+                for k in range(4 * TW):
+                    g[a, k] = gy[n, o, 4 * th + a, k] if inside and k < OW else 0
+            for k in range(4 * TW):                        # rows first ...
+                r0, r1, r2, r3, r4, r5 = _a6(g[0, k], g[1, k], g[2, k], g[3, k])
+                r[0, k], r[1, k], r[2, k] = r0, r1, r2
+                r[3, k], r[4, k], r[5, k] = r3, r4, r5
+            base = (n * TH + th) * TW
+            for i in range(6):
+                for tw in range(TW):                       # ... then each tile's columns
+                    k = 4 * tw
+                    d0, d1, d2, d3, d4, d5 = _a6(r[i, k], r[i, k + 1], r[i, k + 2],
+                                                 r[i, k + 3])
+                    dM[6 * i + 0, o, base + tw] = d0
+                    dM[6 * i + 1, o, base + tw] = d1
+                    dM[6 * i + 2, o, base + tw] = d2
+                    dM[6 * i + 3, o, base + tw] = d3
+                    dM[6 * i + 4, o, base + tw] = d4
+                    dM[6 * i + 5, o, base + tw] = d5
+
+
+def _winograd4_input_transform_backward(dV, PH, PW, TH, TW, dx):
+    N, C, H, W = dx.shape
+    Hp, Wp = 4 * TH + 2, 4 * TW + 2
+    for nc in prange(N * C):                               # one dx plane per iteration
+        n, c = nc // C, nc % C
+        acc = np.zeros((Hp, Wp), dtype=dx.dtype)           # the padded plane
+        w = np.empty((6, Wp), dtype=dx.dtype)              # one row of tiles
+        for th in range(TH):
+            base = (n * TH + th) * TW
+            for a in range(6):
+                for k in range(Wp):
+                    w[a, k] = 0
+                for tw in range(TW):                       # B along the columns of row a,
+                    k = 4 * tw                             # added where the tile sits
+                    e0, e1, e2, e3, e4, e5 = _b6(
+                        dV[6 * a, c, base + tw], dV[6 * a + 1, c, base + tw],
+                        dV[6 * a + 2, c, base + tw], dV[6 * a + 3, c, base + tw],
+                        dV[6 * a + 4, c, base + tw], dV[6 * a + 5, c, base + tw])
+                    w[a, k] += e0
+                    w[a, k + 1] += e1
+                    w[a, k + 2] += e2
+                    w[a, k + 3] += e3
+                    w[a, k + 4] += e4
+                    w[a, k + 5] += e5
+            for k in range(Wp):                            # ... then B along the rows
+                e0, e1, e2, e3, e4, e5 = _b6(w[0, k], w[1, k], w[2, k], w[3, k], w[4, k],
+                                             w[5, k])
+                acc[4 * th, k] += e0
+                acc[4 * th + 1, k] += e1
+                acc[4 * th + 2, k] += e2
+                acc[4 * th + 3, k] += e3
+                acc[4 * th + 4, k] += e4
+                acc[4 * th + 5, k] += e5
+        for ih in range(H):                                # drop the padding
+            for iw in range(W):
+                dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
+
+
 winograd_input_transform_cpu = _jit_parallel(_winograd_input_transform)
 winograd_output_transform_cpu = _jit_parallel(_winograd_output_transform)
 winograd_output_transform_backward_cpu = _jit_parallel(_winograd_output_transform_backward)
 winograd_input_transform_backward_cpu = _jit_parallel(_winograd_input_transform_backward)
+winograd4_input_transform_cpu = _jit_parallel(_winograd4_input_transform)
+winograd4_output_transform_cpu = _jit_parallel(_winograd4_output_transform)
+winograd4_output_transform_backward_cpu = _jit_parallel(_winograd4_output_transform_backward)
+winograd4_input_transform_backward_cpu = _jit_parallel(_winograd4_input_transform_backward)
+# m -> the (input, output, output backward, input backward) transforms of F(m x m, 3x3)
+_WINOGRAD = {2: (winograd_input_transform_cpu, winograd_output_transform_cpu,
+                 winograd_output_transform_backward_cpu, winograd_input_transform_backward_cpu),
+             4: (winograd4_input_transform_cpu, winograd4_output_transform_cpu,
+                 winograd4_output_transform_backward_cpu,
+                 winograd4_input_transform_backward_cpu)}
 
 
-def winograd_input_transform(x, PH, PW, OH, OW, out=None):
+def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     N, C = x.shape[:2]
-    TH, TW = _winograd_tiles(OH, OW)
-    V = np.empty((16, C, N * TH * TW), dtype=x.dtype) if out is None else out
-    winograd_input_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, V)
+    TH, TW = _winograd_tiles(OH, OW, m)
+    V = np.empty(((m + 2) ** 2, C, N * TH * TW), dtype=x.dtype) if out is None else out
+    _WINOGRAD[m][0](np.ascontiguousarray(x), PH, PW, TH, TW, V)
     return V
 
 
-def winograd_output_transform(M, bias, N, OH, OW, out=None):
+def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
     y = np.empty((N, M.shape[1], OH, OW), dtype=M.dtype) if out is None else out
-    winograd_output_transform_cpu(np.ascontiguousarray(M), bias, y)
+    _WINOGRAD[m][1](np.ascontiguousarray(M), bias, y)
     return y
 
 
-def winograd_output_transform_backward(gy, out=None):
+def winograd_output_transform_backward(gy, out=None, m=2):
     N, OC, OH, OW = gy.shape
-    TH, TW = _winograd_tiles(OH, OW)
-    dM = np.empty((16, OC, N * TH * TW), dtype=gy.dtype) if out is None else out
-    winograd_output_transform_backward_cpu(np.ascontiguousarray(gy), dM)
+    TH, TW = _winograd_tiles(OH, OW, m)
+    dM = np.empty(((m + 2) ** 2, OC, N * TH * TW), dtype=gy.dtype) if out is None else out
+    _WINOGRAD[m][2](np.ascontiguousarray(gy), dM)
     return dM
 
 
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None):
-    TH, TW = _winograd_tiles(OH, OW)
+def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
+    TH, TW = _winograd_tiles(OH, OW, m)
     dx = np.empty(x_shape, dtype=dV.dtype) if out is None else out
-    winograd_input_transform_backward_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, dx)
+    _WINOGRAD[m][3](np.ascontiguousarray(dV), PH, PW, TH, TW, dx)
     return dx

@@ -319,13 +319,15 @@ def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat
     return scale[:, None] * (gy - mean_gy[:, None] - x_hat * mean_gy_xhat[:, None])
 
 
-# ---------------------------------------------------------- Winograd F(2x2, 3x3)
-# Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks". One 2x2 tile
-# of a 3x3, stride-1 convolution is computed from a 4x4 input tile d and the filter g as
-#     Y = A^T [ (G g G^T) * (B^T d B) ] A          (* = elementwise, 16 products)
-# instead of 2*2*9 = 36 products. Summed over input channels, the 16 elementwise
-# products become 16 matrix products: M[xi] = U[xi] (OC, C) @ V[xi] (C, tiles), where
-# U = G g G^T (filters) and V = B^T d B (input tiles), xi = the 16 positions of a 4x4 tile.
+# ---------------------------------------------------------- Winograd F(m x m, 3x3)
+# Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks". One m x m tile
+# of a 3x3, stride-1 convolution is computed from an a x a input tile d (a = m + 2) and
+# the filter g as
+#     Y = A^T [ (G g G^T) * (B^T d B) ] A          (* = elementwise, a*a products)
+# instead of m*m*9. Summed over input channels, the a*a elementwise products become
+# a*a matrix products: M[xi] = U[xi] (OC, C) @ V[xi] (C, tiles), where U = G g G^T
+# (filters) and V = B^T d B (input tiles), xi = the a*a positions of a tile.
+# F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36), exact in any precision.
 WINOGRAD_BT = np.array([[1, 0, -1, 0],
                         [0, 1, 1, 0],
                         [0, -1, 1, 0],
@@ -336,71 +338,97 @@ WINOGRAD_G = np.array([[1, 0, 0],
                        [0, 0, 1]], dtype=np.float64)
 WINOGRAD_AT = np.array([[1, 1, 1, 0],
                         [0, 1, -1, -1]], dtype=np.float64)
+# F(4x4, 3x3), from the points 0, 1, -1, 2, -2 and infinity: 36 products for 16 outputs
+# (4x fewer than 144), and 36 tile values per 16 outputs to move instead of 64. Its larger
+# constants cost float32 accuracy: about 1e-5 of the largest output instead of 4e-7
+# (tests/test_conv.py); ``functional.conv.WINOGRAD_TILE = 2`` turns it off.
+WINOGRAD4_BT = np.array([[4, 0, -5, 0, 1, 0],
+                         [0, -4, -4, 1, 1, 0],
+                         [0, 4, -4, -1, 1, 0],
+                         [0, -2, -1, 2, 1, 0],
+                         [0, 2, -1, -2, 1, 0],
+                         [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+WINOGRAD4_G = np.array([[1 / 4, 0, 0],
+                        [-1 / 6, -1 / 6, -1 / 6],
+                        [-1 / 6, 1 / 6, -1 / 6],
+                        [1 / 24, 1 / 12, 1 / 6],
+                        [1 / 24, -1 / 12, 1 / 6],
+                        [0, 0, 1]], dtype=np.float64)
+WINOGRAD4_AT = np.array([[1, 1, 1, 1, 1, 0],
+                         [0, 1, -1, 2, -2, 0],
+                         [0, 1, 1, 4, 4, 0],
+                         [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+WINOGRAD = {2: (WINOGRAD_BT, WINOGRAD_G, WINOGRAD_AT),
+            4: (WINOGRAD4_BT, WINOGRAD4_G, WINOGRAD4_AT)}     # m -> (B^T, G, A^T)
 
 
-def _winograd_tiles(OH, OW):
-    return (OH + 1) // 2, (OW + 1) // 2
+def _winograd_tiles(OH, OW, m=2):
+    """Tiles down and across: ceil(OH / m), ceil(OW / m)."""
+    return -(-OH // m), -(-OW // m)
 
 
-def winograd_input_transform(x, PH, PW, OH, OW, out=None):
-    """V = B^T d B for every overlapping 4x4 input tile d (tiles step by 2).
+def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
+    """V = B^T d B for every overlapping a x a input tile d (a = m + 2; tiles step by m).
 
-    x (N, C, H, W) -> V (16, C, N*TH*TW), TH = ceil(OH/2), TW = ceil(OW/2); tile (th, tw)
-    reads input rows 2*th - PH ... 2*th - PH + 3 (zeros outside).
+    x (N, C, H, W) -> V (a*a, C, N*TH*TW), TH = ceil(OH/m), TW = ceil(OW/m); tile (th, tw)
+    reads input rows m*th - PH ... m*th - PH + a - 1 (zeros outside).
     """
     xp = get_array_module(x)
     N, C = x.shape[:2]
-    TH, TW = _winograd_tiles(OH, OW)
-    BT = xp.asarray(WINOGRAD_BT, dtype=x.dtype)
-    xpad = _pad(x, PH, PW, TH, TW, 4, 4, 2, 2, 1, 1)        # room for whole tiles
-    # d[n, c, th, tw, i, j] = xpad[n, c, 2*th + i, 2*tw + j]: the 4x4 tiles, stacked
-    d = xp.stack([xp.stack([_tap(xpad, i, j, 2, 2, 1, 1, TH, TW) for j in range(4)], axis=-1)
-                  for i in range(4)], axis=-2)
-    V = BT @ d @ BT.T                                                # (N, C, TH, TW, 4, 4)
-    return _store(V.transpose(4, 5, 1, 0, 2, 3).reshape(16, C, N * TH * TW), out)
+    a = m + 2
+    TH, TW = _winograd_tiles(OH, OW, m)
+    BT = xp.asarray(WINOGRAD[m][0], dtype=x.dtype)
+    xpad = _pad(x, PH, PW, TH, TW, a, a, m, m, 1, 1)        # room for whole tiles
+    # d[n, c, th, tw, i, j] = xpad[n, c, m*th + i, m*tw + j]: the a x a tiles, stacked
+    d = xp.stack([xp.stack([_tap(xpad, i, j, m, m, 1, 1, TH, TW) for j in range(a)], axis=-1)
+                  for i in range(a)], axis=-2)
+    V = BT @ d @ BT.T                                                # (N, C, TH, TW, a, a)
+    return _store(V.transpose(4, 5, 1, 0, 2, 3).reshape(a * a, C, N * TH * TW), out)
 
 
-def winograd_output_transform(M, bias, N, OH, OW, out=None):
-    """Y = A^T m A for every tile, plus bias: M (16, OC, N*TH*TW) -> y (N, OC, OH, OW)."""
+def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
+    """Y = A^T m A for every tile, plus bias: M (a*a, OC, N*TH*TW) -> y (N, OC, OH, OW)."""
     xp = get_array_module(M)
-    OC = M.shape[1]
-    TH, TW = _winograd_tiles(OH, OW)
-    AT = xp.asarray(WINOGRAD_AT, dtype=M.dtype)
-    m = M.reshape(4, 4, OC, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)    # (N, OC, TH, TW, 4, 4)
-    Y = AT @ m @ AT.T                                                 # (N, OC, TH, TW, 2, 2)
-    y = Y.transpose(0, 1, 2, 4, 3, 5).reshape(N, OC, 2 * TH, 2 * TW)[:, :, :OH, :OW]
+    OC, a = M.shape[1], m + 2
+    TH, TW = _winograd_tiles(OH, OW, m)
+    AT = xp.asarray(WINOGRAD[m][2], dtype=M.dtype)
+    t = M.reshape(a, a, OC, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)    # (N, OC, TH, TW, a, a)
+    Y = AT @ t @ AT.T                                                 # (N, OC, TH, TW, m, m)
+    y = Y.transpose(0, 1, 2, 4, 3, 5).reshape(N, OC, m * TH, m * TW)[:, :, :OH, :OW]
     return _store(y + bias[:, None, None], out)
 
 
-def winograd_output_transform_backward(gy, out=None):
+def winograd_output_transform_backward(gy, out=None, m=2):
     """dL/dM = A dY A^T per tile (the adjoint of the output transform).
 
-    gy (N, OC, OH, OW) -> dM (16, OC, N*TH*TW); the half-tiles past an odd edge get zeros.
+    gy (N, OC, OH, OW) -> dM (a*a, OC, N*TH*TW); the tile parts past the edge get zeros.
     """
     xp = get_array_module(gy)
     N, OC, OH, OW = gy.shape
-    TH, TW = _winograd_tiles(OH, OW)
-    AT = xp.asarray(WINOGRAD_AT, dtype=gy.dtype)
-    g = xp.zeros((N, OC, 2 * TH, 2 * TW), dtype=gy.dtype)
+    a = m + 2
+    TH, TW = _winograd_tiles(OH, OW, m)
+    AT = xp.asarray(WINOGRAD[m][2], dtype=gy.dtype)
+    g = xp.zeros((N, OC, m * TH, m * TW), dtype=gy.dtype)
     g[:, :, :OH, :OW] = gy
-    g = g.reshape(N, OC, TH, 2, TW, 2).transpose(0, 1, 2, 4, 3, 5)  # (N, OC, TH, TW, 2, 2)
-    dm = AT.T @ g @ AT                                                # (N, OC, TH, TW, 4, 4)
-    return _store(dm.transpose(4, 5, 1, 0, 2, 3).reshape(16, OC, N * TH * TW), out)
+    g = g.reshape(N, OC, TH, m, TW, m).transpose(0, 1, 2, 4, 3, 5)  # (N, OC, TH, TW, m, m)
+    dm = AT.T @ g @ AT                                                # (N, OC, TH, TW, a, a)
+    return _store(dm.transpose(4, 5, 1, 0, 2, 3).reshape(a * a, OC, N * TH * TW), out)
 
 
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None):
-    """dL/dx from dL/dV: dd = B dV B^T per tile, each 4x4 tile added back where it was read
-    (neighbouring tiles overlap by 2 pixels). dV (16, C, N*TH*TW) -> dx (N, C, H, W)."""
+def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
+    """dL/dx from dL/dV: dd = B dV B^T per tile, each a x a tile added back where it was
+    read (neighbouring tiles overlap by 2 pixels). dV (a*a, C, N*TH*TW) -> dx (N, C, H, W)."""
     xp = get_array_module(dV)
     N, C, H, W = x_shape
-    TH, TW = _winograd_tiles(OH, OW)
-    BT = xp.asarray(WINOGRAD_BT, dtype=dV.dtype)
-    dv = dV.reshape(4, 4, C, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)   # (N, C, TH, TW, 4, 4)
+    a = m + 2
+    TH, TW = _winograd_tiles(OH, OW, m)
+    BT = xp.asarray(WINOGRAD[m][0], dtype=dV.dtype)
+    dv = dV.reshape(a, a, C, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)   # (N, C, TH, TW, a, a)
     dd = BT.T @ dv @ BT
-    dxpad = _pad(xp.zeros(x_shape, dtype=dV.dtype), PH, PW, TH, TW, 4, 4, 2, 2, 1, 1)
-    for i in range(4):
-        for j in range(4):
-            _tap(dxpad, i, j, 2, 2, 1, 1, TH, TW)[...] += dd[..., i, j]
+    dxpad = _pad(xp.zeros(x_shape, dtype=dV.dtype), PH, PW, TH, TW, a, a, m, m, 1, 1)
+    for i in range(a):
+        for j in range(a):
+            _tap(dxpad, i, j, m, m, 1, 1, TH, TW)[...] += dd[..., i, j]
     return _store(dxpad[:, :, PH:PH + H, PW:PW + W], out)
 
 
