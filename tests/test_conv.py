@@ -81,7 +81,7 @@ def _assert_pairs(pairs, tol=1e-9):
     for ours, theirs in pairs:
         a, b = to_numpy(ours), to_numpy(theirs)
         assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, np.abs(b).max(initial=0)))
 
 
 @pytest.mark.parametrize("kernels", ["fast", "reference"])
@@ -96,6 +96,15 @@ def test_every_algorithm_is_tested():
     assert seen == {"im2col", "pointwise", "depthwise", "winograd"}
     with mt.backend.use_kernels("reference"):            # the oracle tier never uses Winograd
         assert _torch_and_ours(NAMED[0], kernels="reference")[1] == "im2col"
+
+
+@pytest.mark.parametrize("cfg", NAMED)
+def test_conv2d_empty_batch(cfg):
+    """N = 0 on every algorithm: an empty output and input gradient, a zero weight
+    gradient, as torch gives."""
+    pairs, _ = _torch_and_ours((0,) + cfg[1:])
+    assert pairs[0][0].shape[0] == 0
+    _assert_pairs(pairs)
 
 
 def test_winograd_tile_choice():
