@@ -107,6 +107,14 @@ def test_conv2d_empty_batch(cfg):
     _assert_pairs(pairs)
 
 
+def test_winograd_needs_more_than_one_tile():
+    """A 2x2 output map (one tile per sample) goes to im2col; 3x3 and up to Winograd."""
+    w = mt.tensor(np.ones((4, 16, 3, 3), np.float32))
+    for size, algorithm in ((2, "im2col"), (3, "winograd")):
+        x = mt.tensor(np.ones((2, 16, size, size), np.float32), requires_grad=True)
+        assert F.conv2d(x, w, None, 1, 1).grad_fn.algorithm == algorithm
+
+
 def test_winograd_tile_choice():
     """F(4x4) where its tiles move fewer values and the map holds 2 x 2 of them, else F(2x2)."""
     assert conv_module._winograd_tile(32, 32) == 4       # 36 * 64 values against 16 * 256
