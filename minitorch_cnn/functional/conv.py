@@ -60,7 +60,7 @@ BLOCK_BYTES = {"cpu": 8 << 20, "cuda": 1 << 30}
 WINOGRAD_MIN_CHANNELS = 16
 # A map of at most 2x2 outputs is one Winograd tile per sample: its GEMMs are only as
 # wide as the batch, and the filter transform costs as much as they do; im2col's one GEMM
-# wins (512 -> 512 at 2x2, batch 64: 65 against 88 ms, forward and backward).
+# wins (512 -> 512 at 2x2, batch 64, forward + backward: 56-65 against 75-88 ms).
 WINOGRAD_MIN_OUTPUTS = 5             # per map: OH * OW
 # Winograd's output tile: "auto" (``_winograd_tile``), or 2 / 4 to force F(2x2) / F(4x4).
 WINOGRAD_TILE = "auto"
@@ -236,7 +236,8 @@ def _winograd_tile(OH, OW):
     """The output tile m: 4 where the map holds at least 2 x 2 of F(4x4)'s tiles and they
     move fewer values than F(2x2)'s, (m+2)^2 per tile; otherwise 2 (also the more
     accurate). On a 4x4 map F(4x4) moves 36 values per sample to F(2x2)'s 64, yet
-    measured slower: one tile per sample leaves its 36 GEMMs too thin (bench_ops)."""
+    measured 6-15% slower (256 and 512 channels, batch 64, forward + backward): one tile
+    per sample leaves its 36 GEMMs too thin."""
     if WINOGRAD_TILE != "auto":
         return WINOGRAD_TILE
     cost = {m: (m + 2) ** 2 * -(-OH // m) * -(-OW // m) for m in (2, 4)}
