@@ -71,6 +71,14 @@ def test_col2im_is_the_adjoint_of_im2col():
     assert lhs == pytest.approx(rhs, rel=1e-5)
 
 
+@pytest.fixture(autouse=True, params=["parallel", "serial"])
+def numba_threads(request, monkeypatch):
+    """Every test here runs the Numba kernels both ways: compiled with prange over the
+    threads, and as the plain loop that small arrays get (cpu.SERIAL_BELOW)."""
+    monkeypatch.setattr(cpu, "SERIAL_BELOW", 0 if request.param == "parallel" else 1 << 62)
+    return request.param
+
+
 @pytest.fixture(params=["auto", "planes", "channels_last"])
 def depthwise_layout(request, device, monkeypatch):
     """The Numba depthwise kernels have two layouts (flattened planes; channels-last for
