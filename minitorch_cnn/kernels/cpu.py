@@ -64,7 +64,8 @@ _jit = njit(cache=True)
 # SERIAL_BELOW elements (its largest array) runs as a plain loop in the calling thread.
 # Whole training steps, in-process A/B, all parallel / below 4M serial / all serial:
 # VGG-16-BN 1562 / 1452 / 1511 ms, MobileNetV2 1502 / 1424 / 1499 ms; ResNet-56, whose
-# arrays are all below 4M, 2100 / - / 1854 ms. 0 makes every kernel parallel.
+# arrays are all below 4M, 2100 / - / 1854 ms. 0 makes every kernel parallel. Depthwise
+# and pooling kernels, which do several reads per output, stay parallel (see there).
 SERIAL_BELOW = 1 << 22
 
 
@@ -288,9 +289,14 @@ def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
                 dw[o, 0, kh, kw] = acc[kh * KW + kw].sum()
 
 
-depthwise_conv2d_cpu = _jit_parallel(_depthwise_conv2d)
-depthwise_conv2d_backward_input_cpu = _jit_parallel(_depthwise_conv2d_backward_input)
-depthwise_conv2d_backward_weight_cpu = _jit_parallel(_depthwise_conv2d_backward_weight)
+# Nine taps per output: the threads pay even on small planes when the kernel runs alone
+# (bench_ops 144x16x16: 23 ms parallel, 40 ms as a plain loop), and in a MobileNetV2 step
+# the choice was a wash (1842 against 1808 ms): so always parallel, like pooling.
+_ALWAYS = 0
+depthwise_conv2d_cpu = _jit_parallel(_depthwise_conv2d, _ALWAYS)
+depthwise_conv2d_backward_input_cpu = _jit_parallel(_depthwise_conv2d_backward_input, _ALWAYS)
+depthwise_conv2d_backward_weight_cpu = _jit_parallel(_depthwise_conv2d_backward_weight,
+                                                     _ALWAYS)
 
 
 # The plane layout above pays per plane: a padded copy, a zeroed Q, KH*KW short loops
@@ -398,9 +404,11 @@ def _depthwise_conv2d_backward_weight_cl(x, gy, KH, KW, SH, SW, PH, PW, DH, DW, 
                                 pk[c] += g[c] * src[c]
 
 
-depthwise_conv2d_cl_cpu = _jit_parallel(_depthwise_conv2d_cl)
-depthwise_conv2d_backward_input_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_input_cl)
-depthwise_conv2d_backward_weight_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_weight_cl)
+depthwise_conv2d_cl_cpu = _jit_parallel(_depthwise_conv2d_cl, _ALWAYS)
+depthwise_conv2d_backward_input_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_input_cl,
+                                                       _ALWAYS)
+depthwise_conv2d_backward_weight_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_weight_cl,
+                                                        _ALWAYS)
 
 # Which layout the public functions use: "auto" picks by shape (what the benchmark
 # showed, see _channels_last_pays); "planes" or "channels_last" force one (tests).
@@ -576,7 +584,6 @@ def _adaptive_max_pool2d(x, hbins, wbins, y, argmax):
 # Pooling reads KH*KW inputs per output and follows no GEMM in the nets here: the threads
 # pay even on small maps (192x16x16, 3x3 max pool, forward + backward: 61 ms on two,
 # 125 ms as a plain loop), so these kernels are always parallel.
-_ALWAYS = 0
 max_pool2d_cpu = _jit_parallel(_max_pool2d, _ALWAYS)
 max_pool2d_backward_cpu = _jit_parallel(_max_pool2d_backward, _ALWAYS)
 avg_pool2d_cpu = _jit_parallel(_avg_pool2d, _ALWAYS)
