@@ -244,16 +244,26 @@ def _winograd_tile(OH, OW):
     return 4 if min(OH, OW) > 4 and cost[4] < cost[2] else 2
 
 
+def _winograd_plan(OH, OW):
+    """(m, A, T): the output tile, the A = (m+2)^2 values per tile, the tiles per sample."""
+    m = _winograd_tile(OH, OW)
+    return m, (m + 2) ** 2, -(-OH // m) * -(-OW // m)
+
+
+def _kron_G(m, xp, dtype):
+    """kron(G, G) (a*a x 9), a = m + 2: row (i, j) holds G[i, k] G[j, l] for the 9 (k, l)."""
+    G = kernels.reference.WINOGRAD[m][1]
+    return xp.asarray(np.kron(G, G), dtype=dtype)
+
+
 def _winograd_filters(w, m):
     """U = G g G^T for every (o, c) filter: (OC, C, 3, 3) -> (a*a, OC, C), a = m + 2.
 
     Entry (i, j) of G g G^T is sum_kl G[i, k] G[j, l] g[k, l]: the a*a numbers of U are
     the Kronecker product kron(G, G) (a*a x 9) times the 9 numbers of g, one GEMM for
     all OC*C filters."""
-    xp = get_array_module(w)
-    G = kernels.reference.WINOGRAD[m][1]
-    GG = xp.asarray(np.kron(G, G), dtype=w.dtype)
     OC, C = w.shape[:2]
+    GG = _kron_G(m, get_array_module(w), w.dtype)
     return (GG @ w.reshape(OC * C, 9).T).reshape((m + 2) ** 2, OC, C)
 
 
@@ -263,9 +273,7 @@ def _winograd_forward(x, w, b, geom, groups):
     OC = w.shape[0]
     PH, PW = geom[4], geom[5]
     OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
-    m = _winograd_tile(OH, OW)
-    A = (m + 2) ** 2                                    # values per tile
-    T = -(-OH // m) * -(-OW // m)                       # m x m output tiles per sample
+    m, A, T = _winograd_plan(OH, OW)                    # tile, values per tile, tiles
     U = _winograd_filters(w, m)
     bias = b if b is not None else xp.zeros(OC, dtype=x.dtype)
     y = xp.empty((N, OC, OH, OW), dtype=x.dtype)
@@ -289,9 +297,7 @@ def _winograd_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
     N, C, H, W = x_shape
     OC, OH, OW = gy.shape[1:]
     PH, PW = geom[4], geom[5]
-    m = _winograd_tile(OH, OW)
-    A = (m + 2) ** 2
-    T = -(-OH // m) * -(-OW // m)
+    m, A, T = _winograd_plan(OH, OW)
     Ut = _winograd_filters(w, m).transpose(0, 2, 1) if need_x else None
     gx = xp.empty((N, C, H, W), dtype=gy.dtype) if need_x else None
     blocks = _blocks(N, A * (C + OC) * T * gy.itemsize, xp)
@@ -313,9 +319,7 @@ def _winograd_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
                                                       gx[n0:n1], m)
     gw = None
     if need_w:                                          # dg = G^T dU G = kron(G, G)^T dU
-        G = kernels.reference.WINOGRAD[m][1]
-        GG = xp.asarray(np.kron(G, G), dtype=gy.dtype)
-        gw = (GG.T @ gU.reshape(A, OC * C)).T.reshape(OC, C, 3, 3)
+        gw = (_kron_G(m, xp, gy.dtype).T @ gU.reshape(A, OC * C)).T.reshape(OC, C, 3, 3)
     return gx, gw
 
 

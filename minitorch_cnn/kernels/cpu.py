@@ -649,6 +649,16 @@ def adaptive_max_pool2d(x, OH, OW):
     return y, argmax
 
 
+def _through_band(g, v, lo, hi):
+    """The backward of a clamp to (lo, hi) at one number: g where lo < v < hi, else 0
+    (v is the clamped output; the kinks pass nothing, as in torch). The ReLU/ReLU6
+    kernel and the BatchNorm kernels with a fused activation share it."""
+    return g if v > lo and v < hi else 0
+
+
+_through_band = _jit(_through_band)
+
+
 # ------------------------------------------------------ batch normalisation
 # Sums are accumulated in float64 along vectors of length L (one entry per position,
 # summed at the end): the loop over a row is then elementwise and vectorises, where a
@@ -703,8 +713,7 @@ def _batch_norm_backward_reduce(gy, x, mean, inv_std, y, lo, hi, sum_gy, sum_gy_
             for i in range(L):
                 g = gy[n, c, i]
                 if y is not None:
-                    if not (y[n, c, i] > lo and y[n, c, i] < hi):
-                        g = 0
+                    g = _through_band(g, y[n, c, i], lo, hi)
                 a[i] += g
                 b[i] += g * ((x[n, c, i] - m) * s)
         sum_gy[c] = a.sum()
@@ -721,8 +730,7 @@ def _batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xha
         for i in range(L):
             g = gy[n, c, i]
             if y is not None:
-                if not (y[n, c, i] > lo and y[n, c, i] < hi):
-                    g = 0
+                g = _through_band(g, y[n, c, i], lo, hi)
             dx[n, c, i] = k * (g - a - (x[n, c, i] - m) * s * b)
 
 
@@ -780,8 +788,7 @@ def _clamp(x, lo, hi, y):                           # x, y: flat (1-D) views
 
 def _band_backward(g, y, lo, hi, dx):               # all flat (1-D) views
     for i in prange(dx.shape[0]):
-        v = y[i]
-        dx[i] = g[i] if v > lo and v < hi else 0
+        dx[i] = _through_band(g[i], y[i], lo, hi)
 
 
 clamp_cpu = _jit_parallel(_clamp)
@@ -810,6 +817,28 @@ def band_backward(g, y, lo, hi):
 # each matrix product is a handful of additions. B^T d B is separable: combine the 4
 # rows of a tile first (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the 4 columns of
 # the result the same way; one image plane per parallel iteration.
+def _padded_rows(x, n, c, ih0, PW, ow0, ow1, rows):
+    """rows[i, k] = x[n, c, ih0 + i, k - PW]: the padded input rows that one row of tiles
+    reads, zero outside the image (columns outside [ow0, ow1), rows outside [0, H))."""
+    H = x.shape[2]
+    for i in range(rows.shape[0]):
+        ih = ih0 + i
+        inside = ih >= 0 and ih < H
+        for k in range(rows.shape[1]):
+            rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
+
+
+def _crop(acc, PH, PW, n, c, dx):
+    """dx[n, c] = the padded plane acc without its padding."""
+    H, W = dx.shape[2:]
+    for ih in range(H):
+        for iw in range(W):
+            dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
+
+
+_padded_rows, _crop = _jit(_padded_rows), _jit(_crop)
+
+
 def _winograd_input_transform(x, PH, PW, TH, TW, V):
     N, C, H, W = x.shape
     Wp = 2 * TW + 2
@@ -819,11 +848,7 @@ def _winograd_input_transform(x, PH, PW, TH, TW, V):
         rows = np.empty((4, Wp), dtype=x.dtype)     # the 4 input rows of a tile row, padded
         t = np.empty((4, Wp), dtype=x.dtype)        # B^T applied down each column
         for th in range(TH):
-            for i in range(4):
-                ih = 2 * th - PH + i
-                inside = ih >= 0 and ih < H
-                for k in range(Wp):
-                    rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
+            _padded_rows(x, n, c, 2 * th - PH, PW, ow0, ow1, rows)
             for k in range(Wp):
                 t[0, k] = rows[0, k] - rows[2, k]
                 t[1, k] = rows[1, k] + rows[2, k]
@@ -877,10 +902,7 @@ def _winograd_output_transform_backward(gy, dM):
         g = np.empty((2, 2 * TW), dtype=gy.dtype)          # two rows of gy, zero-padded
         r = np.empty((4, 2 * TW), dtype=gy.dtype)          # A applied down each column
         for th in range(TH):
-            for a in range(2):
-                inside = 2 * th + a < OH
-                for k in range(2 * TW):
-                    g[a, k] = gy[n, o, 2 * th + a, k] if inside and k < OW else 0
+            _padded_rows(gy, n, o, 2 * th, 0, 0, OW, g)
             # A maps a pair (g0, g1) to (g0, g0 + g1, g0 - g1, -g1): rows first ...
             for k in range(2 * TW):
                 r[0, k] = g[0, k]
@@ -923,9 +945,7 @@ def _winograd_input_transform_backward(dV, PH, PW, TH, TW, dx):
                 acc[2 * th + 1, k] += w[1, k] - w[2, k] + w[3, k]
                 acc[2 * th + 2, k] += w[1, k] + w[2, k] - w[0, k]
                 acc[2 * th + 3, k] -= w[3, k]
-        for ih in range(H):                                # drop the padding
-            for iw in range(W):
-                dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
+        _crop(acc, PH, PW, n, c, dx)                       # drop the padding
 
 
 # ---------------------------------------------------------- Winograd F(4x4, 3x3)
@@ -981,11 +1001,7 @@ def _winograd4_input_transform(x, PH, PW, TH, TW, V):
         rows = np.empty((6, Wp), dtype=x.dtype)     # the 6 input rows of a tile row, padded
         t = np.empty((6, Wp), dtype=x.dtype)        # B^T applied down each column
         for th in range(TH):
-            for i in range(6):
-                ih = 4 * th - PH + i
-                inside = ih >= 0 and ih < H
-                for k in range(Wp):
-                    rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
+            _padded_rows(x, n, c, 4 * th - PH, PW, ow0, ow1, rows)
             for k in range(Wp):
                 t0, t1, t2, t3, t4, t5 = _bt6(rows[0, k], rows[1, k], rows[2, k],
                                               rows[3, k], rows[4, k], rows[5, k])
@@ -1045,10 +1061,7 @@ def _winograd4_output_transform_backward(gy, dM):
         g = np.empty((4, 4 * TW), dtype=gy.dtype)          # four rows of gy, zero-padded
         r = np.empty((6, 4 * TW), dtype=gy.dtype)          # A applied down each column
         for th in range(TH):
-            for a in range(4):
-                inside = 4 * th + a < OH
-                for k in range(4 * TW):
-                    g[a, k] = gy[n, o, 4 * th + a, k] if inside and k < OW else 0
+            _padded_rows(gy, n, o, 4 * th, 0, 0, OW, g)
             for k in range(4 * TW):                        # rows first ...
                 r0, r1, r2, r3, r4, r5 = _a6(g[0, k], g[1, k], g[2, k], g[3, k])
                 r[0, k], r[1, k], r[2, k] = r0, r1, r2
@@ -1100,9 +1113,7 @@ def _winograd4_input_transform_backward(dV, PH, PW, TH, TW, dx):
                 acc[4 * th + 3, k] += e3
                 acc[4 * th + 4, k] += e4
                 acc[4 * th + 5, k] += e5
-        for ih in range(H):                                # drop the padding
-            for iw in range(W):
-                dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
+        _crop(acc, PH, PW, n, c, dx)                       # drop the padding
 
 
 winograd_input_transform_cpu = _jit_parallel(_winograd_input_transform)

@@ -327,7 +327,8 @@ def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat
 # instead of m*m*9. Summed over input channels, the a*a elementwise products become
 # a*a matrix products: M[xi] = U[xi] (OC, C) @ V[xi] (C, tiles), where U = G g G^T
 # (filters) and V = B^T d B (input tiles), xi = the a*a positions of a tile.
-# F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36), exact in any precision.
+# F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36); its constants (0, +-1,
+# 1/2) are exact in binary, so in float32 it rounds about as the direct sum does.
 WINOGRAD_BT = np.array([[1, 0, -1, 0],
                         [0, 1, 1, 0],
                         [0, -1, 1, 0],
