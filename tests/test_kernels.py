@@ -213,11 +213,11 @@ def test_winograd_transforms(shape, P, m):
     x = _rand(*shape)
     OH, OW = shape[2] + 2 * P - 2, shape[3] + 2 * P - 2
     ref, fast = _both("winograd_input_transform", x, P, P, OH, OW, None, m)
-    assert ref.shape == ((m + 2) ** 2, shape[1], _tiles(shape, OH, OW, m))
+    assert ref.shape == ((m + 2) ** 2, _tiles(shape, OH, OW, m), shape[1])
     _close(fast, ref)
     ref, fast = _both("winograd_input_transform_backward", ref, x.shape, P, P, OH, OW, None, m)
     _close(fast, ref)
-    M, bias = _rand((m + 2) ** 2, 4, _tiles(shape, OH, OW, m), seed=5), _rand(4, seed=6)
+    M, bias = _rand((m + 2) ** 2, _tiles(shape, OH, OW, m), 4, seed=5), _rand(4, seed=6)
     ref, fast = _both("winograd_output_transform", M, bias, shape[0], OH, OW, None, m)
     _close(fast, ref)
     ref, fast = _both("winograd_output_transform_backward", ref, None, m)
@@ -235,9 +235,9 @@ def test_winograd_computes_the_convolution(m):
     BT, G, AT = reference.WINOGRAD[m]
     assert BT.shape == (m + 2, m + 2) and G.shape == (m + 2, 3) and AT.shape == (m, m + 2)
     x, w = _rand(2, 3, 7, 8).astype(np.float64), _rand(4, 3, 3, 3, seed=1).astype(np.float64)
-    U = (G @ w @ G.T).transpose(2, 3, 0, 1).reshape((m + 2) ** 2, 4, 3)
-    V = reference.winograd_input_transform(x, 1, 1, 7, 8, m=m)
-    y = reference.winograd_output_transform(U @ V, np.zeros(4), 2, 7, 8, m=m)
+    U = (G @ w @ G.T).transpose(2, 3, 1, 0).reshape((m + 2) ** 2, 3, 4)   # (a*a, C, OC)
+    V = reference.winograd_input_transform(x, 1, 1, 7, 8, m=m)           # (a*a, tiles, C)
+    y = reference.winograd_output_transform(V @ U, np.zeros(4), 2, 7, 8, m=m)
     cols = reference.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
     direct = (w.reshape(4, -1) @ cols).reshape(4, 2, 7, 8).transpose(1, 0, 2, 3)
     np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
@@ -246,7 +246,7 @@ def test_winograd_computes_the_convolution(m):
     assert np.vdot(V, gV) == pytest.approx(np.vdot(x, dx), rel=1e-12)
     gy = _rand(*y.shape, seed=3).astype(np.float64)
     dM = reference.winograd_output_transform_backward(gy, m=m)
-    assert np.vdot(y, gy) == pytest.approx(np.vdot(U @ V, dM), rel=1e-12)
+    assert np.vdot(y, gy) == pytest.approx(np.vdot(V @ U, dM), rel=1e-12)
 
 
 @pytest.mark.parametrize("lo, hi", [(0.0, float("inf")), (0.0, 6.0)])
@@ -293,8 +293,11 @@ def test_numba_loops_are_plain_python():
     cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
     V = np.empty((36, 2, 2), np.float32)                # F(4x4): 2 x 1 tiles of a 5x4 map
-    cpu._winograd4_input_transform(x, 1, 1, 2, 1, V)
+    cpu._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, cpu._bt6_rows.py_func, V)
     _close(V, reference.winograd_input_transform(x, 1, 1, 5, 4, m=4))
+    y = np.empty((1, 2, 5, 4), np.float32)              # ... and back, F(4x4)'s A^T m A
+    cpu._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, cpu._at6_rows.py_func, np.zeros(2), y)
+    _close(y, reference.winograd_output_transform(V, np.zeros(2), 1, 5, 4, m=4))
 
 
 def test_switch_picks_the_tier():

@@ -26,7 +26,7 @@ The same numbers can be computed four ways; ``_algorithm`` picks one per call:
 4. Winograd F(m x m, 3x3) (3x3, stride 1, no dilation, groups 1, fast kernels on the
    CPU): an m x m block of outputs from an (m+2) x (m+2) input tile with (m+2)^2
    multiplications instead of 9*m*m; summed over channels they become (m+2)^2 GEMMs of
-   (OC, C) @ (C, tiles). F(2x2) (16 for 36) rounds like im2col; F(4x4) (36 for 144)
+   (tiles, C) @ (C, OC). F(2x2) (16 for 36) rounds like im2col; F(4x4) (36 for 144)
    has 1.8 times fewer GEMM FLOPs and tile values to move, for some float32 accuracy.
    ``_winograd_tile`` picks m per layer. Forward and backward (its exact adjoint) are in
    ``_winograd_*`` below; the transforms B^T d B, G g G^T, A^T m A are explained in
@@ -257,14 +257,14 @@ def _kron_G(m, xp, dtype):
 
 
 def _winograd_filters(w, m):
-    """U = G g G^T for every (o, c) filter: (OC, C, 3, 3) -> (a*a, OC, C), a = m + 2.
+    """U = G g G^T for every (o, c) filter: (OC, C, 3, 3) -> (a*a, C, OC), a = m + 2.
 
     Entry (i, j) of G g G^T is sum_kl G[i, k] G[j, l] g[k, l]: the a*a numbers of U are
     the Kronecker product kron(G, G) (a*a x 9) times the 9 numbers of g, one GEMM for
-    all OC*C filters."""
+    all OC*C filters. (The result is a transposed view; matmul reads it as it is.)"""
     OC, C = w.shape[:2]
     GG = _kron_G(m, get_array_module(w), w.dtype)
-    return (GG @ w.reshape(OC * C, 9).T).reshape((m + 2) ** 2, OC, C)
+    return (GG @ w.reshape(OC * C, 9).T).reshape((m + 2) ** 2, OC, C).transpose(0, 2, 1)
 
 
 def _winograd_forward(x, w, b, geom, groups):
@@ -283,43 +283,44 @@ def _winograd_forward(x, w, b, geom, groups):
     for n0, n1 in blocks:
         nb = n1 - n0
         V = kernels.winograd_input_transform(x[n0:n1], PH, PW, OH, OW,
-                                             _view(V_buf, (A, C, nb * T)), m)
-        M = xp.matmul(U, V, out=_view(M_buf, (A, OC, nb * T)))    # A GEMMs (OC, C) @ (C, tiles)
+                                             _view(V_buf, (A, nb * T, C)), m)
+        M = xp.matmul(V, U, out=_view(M_buf, (A, nb * T, OC)))    # A GEMMs (tiles, C) @ (C, OC)
         kernels.winograd_output_transform(M, bias, nb, OH, OW, y[n0:n1], m)
     return y
 
 
 def _winograd_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
     """The adjoint of each forward step, in reverse: y = A^T M A  ->  dM = A dY A^T;
-    M = U @ V  ->  dU = dM @ V^T,  dV = U^T @ dM;  U = G g G^T  ->  dg = G^T dU G;
+    M = V @ U  ->  dU = V^T @ dM,  dV = dM @ U^T;  U = G g G^T  ->  dg = G^T dU G;
     V = B^T d B  ->  dd = B dV B^T, added back onto the overlapping input tiles."""
     xp = get_array_module(gy)
     N, C, H, W = x_shape
     OC, OH, OW = gy.shape[1:]
     PH, PW = geom[4], geom[5]
     m, A, T = _winograd_plan(OH, OW)
-    Ut = _winograd_filters(w, m).transpose(0, 2, 1) if need_x else None
+    Ut = _winograd_filters(w, m).transpose(0, 2, 1) if need_x else None    # (A, OC, C)
     gx = xp.empty((N, C, H, W), dtype=gy.dtype) if need_x else None
     blocks = _blocks(N, A * (C + OC) * T * gy.itemsize, xp)
     B = blocks[0][1]
     V_buf, M_buf = xp.empty(A * C * B * T, gy.dtype), xp.empty(A * OC * B * T, gy.dtype)
-    gU = xp.empty((A, OC, C), dtype=gy.dtype) if need_w else None
+    gU = xp.empty((A, C, OC), dtype=gy.dtype) if need_w else None
     gU_block = xp.empty_like(gU) if need_w and len(blocks) > 1 else None
     for i, (n0, n1) in enumerate(blocks):
         nb = n1 - n0
         gM = kernels.winograd_output_transform_backward(gy[n0:n1],
-                                                        _view(M_buf, (A, OC, nb * T)), m)
+                                                        _view(M_buf, (A, nb * T, OC)), m)
         if need_w:
             V = kernels.winograd_input_transform(x[n0:n1], PH, PW, OH, OW,
-                                                 _view(V_buf, (A, C, nb * T)), m)
-            _add_product(i == 0, gM, V.transpose(0, 2, 1), gU, gU_block)   # dU += dM V^T
+                                                 _view(V_buf, (A, nb * T, C)), m)
+            _add_product(i == 0, V.transpose(0, 2, 1), gM, gU, gU_block)   # dU += V^T dM
         if need_x:
-            gV = xp.matmul(Ut, gM, out=_view(V_buf, (A, C, nb * T)))
+            gV = xp.matmul(gM, Ut, out=_view(V_buf, (A, nb * T, C)))
             kernels.winograd_input_transform_backward(gV, (nb, C, H, W), PH, PW, OH, OW,
                                                       gx[n0:n1], m)
     gw = None
     if need_w:                                          # dg = G^T dU G = kron(G, G)^T dU
-        gw = (_kron_G(m, xp, gy.dtype).T @ gU.reshape(A, OC * C)).T.reshape(OC, C, 3, 3)
+        gU = gU.transpose(0, 2, 1).reshape(A, OC * C)                   # (A, OC, C)
+        gw = (_kron_G(m, xp, gy.dtype).T @ gU).T.reshape(OC, C, 3, 3)
     return gx, gw
 
 

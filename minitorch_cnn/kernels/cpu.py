@@ -14,7 +14,12 @@ Where the speed comes from:
 - long inner loops where it pays: LLVM only vectorises a loop that runs for a few
   dozen iterations, and an image row of a CIFAR-sized net has 8 to 32 pixels. The
   depthwise kernels therefore work on a whole flattened, padded plane at once, or, on
-  planes of 8x8 and less, along the channels of one sample turned channels-last;
+  planes of 8x8 and less, along the channels of one sample turned channels-last; the
+  Winograd kernels along the channels of a whole row of tiles;
+- loops that LLVM can vectorise: one output array per loop (with several, it must prove
+  at run time that none of them overlaps the inputs, and soon gives up), indexed by the
+  loop counter itself, through a slice (``v = a[s:s + L]; v[l]``, not ``a[s + l]``: an
+  index that might be negative gets Numba's wrap-around test, which blocks SIMD code);
 - ``prange`` splits the outermost loop over the cores. Each parallel iteration owns
   the part of the output it writes (a row of cols, an (n, c) image plane), so the
   scatter-adds of the backward passes need no locks and no atomics. Each kernel is also
@@ -812,350 +817,290 @@ def band_backward(g, y, lo, hi):
     return dx
 
 
-# ---------------------------------------------------------- Winograd F(2x2, 3x3)
-# The transforms of reference.py written out: with B^T, G, A^T made of 0, +-1 and 1/2,
-# each matrix product is a handful of additions. B^T d B is separable: combine the 4
-# rows of a tile first (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the 4 columns of
-# the result the same way; one image plane per parallel iteration.
-def _padded_rows(x, n, c, ih0, PW, ow0, ow1, rows):
-    """rows[i, k] = x[n, c, ih0 + i, k - PW]: the padded input rows that one row of tiles
-    reads, zero outside the image (columns outside [ow0, ow1), rows outside [0, H))."""
-    H = x.shape[2]
-    for i in range(rows.shape[0]):
-        ih = ih0 + i
-        inside = ih >= 0 and ih < H
-        for k in range(rows.shape[1]):
-            rows[i, k] = x[n, c, ih, k - PW] if inside and ow0 <= k < ow1 else 0
-
-
-def _crop(acc, PH, PW, n, c, dx):
-    """dx[n, c] = the padded plane acc without its padding."""
-    H, W = dx.shape[2:]
-    for ih in range(H):
-        for iw in range(W):
-            dx[n, c, ih, iw] = acc[ih + PH, iw + PW]
-
-
-_padded_rows, _crop = _jit(_padded_rows), _jit(_crop)
-
-
-def _winograd_input_transform(x, PH, PW, TH, TW, V):
-    N, C, H, W = x.shape
-    Wp = 2 * TW + 2
-    ow0, ow1 = _inside(W, 1, -PW, Wp)
-    for nc in prange(N * C):                        # one image plane per iteration
-        n, c = nc // C, nc % C
-        rows = np.empty((4, Wp), dtype=x.dtype)     # the 4 input rows of a tile row, padded
-        t = np.empty((4, Wp), dtype=x.dtype)        # B^T applied down each column
-        for th in range(TH):
-            _padded_rows(x, n, c, 2 * th - PH, PW, ow0, ow1, rows)
-            for k in range(Wp):
-                t[0, k] = rows[0, k] - rows[2, k]
-                t[1, k] = rows[1, k] + rows[2, k]
-                t[2, k] = rows[2, k] - rows[1, k]
-                t[3, k] = rows[1, k] - rows[3, k]
-            base = (n * TH + th) * TW
-            for i in range(4):
-                for tw in range(TW):                # ... then B along each tile's columns
-                    k = 2 * tw
-                    V[4 * i + 0, c, base + tw] = t[i, k] - t[i, k + 2]
-                    V[4 * i + 1, c, base + tw] = t[i, k + 1] + t[i, k + 2]
-                    V[4 * i + 2, c, base + tw] = t[i, k + 2] - t[i, k + 1]
-                    V[4 * i + 3, c, base + tw] = t[i, k + 1] - t[i, k + 3]
-
-
-def _winograd_output_transform(M, bias, y):
-    N, OC, OH, OW = y.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    for no in prange(N * OC):                               # one output plane per iteration
-        n, o = no // OC, no % OC
-        b = bias[o]
-        for th in range(TH):
-            last_row = 2 * th + 1 < OH                      # an odd OH drops a row ...
-            for tw in range(TW):
-                t = (n * TH + th) * TW + tw
-                # A^T m: 4 rows -> 2 (m0 + m1 + m2, m1 - m2 - m3), for each column ...
-                u0 = M[0, o, t] + M[4, o, t] + M[8, o, t]
-                u1 = M[1, o, t] + M[5, o, t] + M[9, o, t]
-                u2 = M[2, o, t] + M[6, o, t] + M[10, o, t]
-                u3 = M[3, o, t] + M[7, o, t] + M[11, o, t]
-                v0 = M[4, o, t] - M[8, o, t] - M[12, o, t]
-                v1 = M[5, o, t] - M[9, o, t] - M[13, o, t]
-                v2 = M[6, o, t] - M[10, o, t] - M[14, o, t]
-                v3 = M[7, o, t] - M[11, o, t] - M[15, o, t]
-                # ... then A along the columns: 4 -> 2
-                oh, ow = 2 * th, 2 * tw
-                y[n, o, oh, ow] = u0 + u1 + u2 + b
-                if last_row:
-                    y[n, o, oh + 1, ow] = v0 + v1 + v2 + b
-                if ow + 1 < OW:                             # ... and an odd OW a column
-                    y[n, o, oh, ow + 1] = u1 - u2 - u3 + b
-                    if last_row:
-                        y[n, o, oh + 1, ow + 1] = v1 - v2 - v3 + b
-
-
-def _winograd_output_transform_backward(gy, dM):
-    N, OC, OH, OW = gy.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    for no in prange(N * OC):                              # one gy plane per iteration
-        n, o = no // OC, no % OC
-        g = np.empty((2, 2 * TW), dtype=gy.dtype)          # two rows of gy, zero-padded
-        r = np.empty((4, 2 * TW), dtype=gy.dtype)          # A applied down each column
-        for th in range(TH):
-            _padded_rows(gy, n, o, 2 * th, 0, 0, OW, g)
-            # A maps a pair (g0, g1) to (g0, g0 + g1, g0 - g1, -g1): rows first ...
-            for k in range(2 * TW):
-                r[0, k] = g[0, k]
-                r[1, k] = g[0, k] + g[1, k]
-                r[2, k] = g[0, k] - g[1, k]
-                r[3, k] = -g[1, k]
-            base = (n * TH + th) * TW
-            for i in range(4):
-                for tw in range(TW):                       # ... then each tile's columns
-                    dM[4 * i + 0, o, base + tw] = r[i, 2 * tw]
-                    dM[4 * i + 1, o, base + tw] = r[i, 2 * tw] + r[i, 2 * tw + 1]
-                    dM[4 * i + 2, o, base + tw] = r[i, 2 * tw] - r[i, 2 * tw + 1]
-                    dM[4 * i + 3, o, base + tw] = -r[i, 2 * tw + 1]
-
-
-def _winograd_input_transform_backward(dV, PH, PW, TH, TW, dx):
-    N, C, H, W = dx.shape
-    Hp, Wp = 2 * TH + 2, 2 * TW + 2
-    for nc in prange(N * C):                               # one dx plane per iteration
-        n, c = nc // C, nc % C
-        acc = np.zeros((Hp, Wp), dtype=dx.dtype)           # the padded plane
-        w = np.empty((4, Wp), dtype=dx.dtype)              # one row of tiles
-        for th in range(TH):
-            base = (n * TH + th) * TW
-            for a in range(4):
-                for k in range(Wp):
-                    w[a, k] = 0
-                for tw in range(TW):
-                    # B along the columns of tile row a: (v0, v1 - v2 + v3, v1 + v2 - v0,
-                    # -v3), added where the tile sits (neighbours overlap by 2 columns)
-                    v0, v1 = dV[4 * a, c, base + tw], dV[4 * a + 1, c, base + tw]
-                    v2, v3 = dV[4 * a + 2, c, base + tw], dV[4 * a + 3, c, base + tw]
-                    w[a, 2 * tw] += v0
-                    w[a, 2 * tw + 1] += v1 - v2 + v3
-                    w[a, 2 * tw + 2] += v1 + v2 - v0
-                    w[a, 2 * tw + 3] -= v3
-            # ... then B along the rows, for the whole row of tiles at once
-            for k in range(Wp):
-                acc[2 * th, k] += w[0, k]
-                acc[2 * th + 1, k] += w[1, k] - w[2, k] + w[3, k]
-                acc[2 * th + 2, k] += w[1, k] + w[2, k] - w[0, k]
-                acc[2 * th + 3, k] -= w[3, k]
-        _crop(acc, PH, PW, n, c, dx)                       # drop the padding
-
-
-# ---------------------------------------------------------- Winograd F(4x4, 3x3)
-# The same four loops for 6x6 tiles that step by 4 (reference.WINOGRAD4_*). The 1-D
-# transforms are written once each, with their common sums shared; the 2-D ones apply
-# them down the columns, then along the rows. The constants are float32, so that float32
-# arithmetic stays float32 (an integer literal would promote it to float64 in Numba).
+# ---------------------------------------------------------- Winograd F(m x m, 3x3)
+# Every transform of reference.py is a 1-D matrix applied twice: V = B^T d B is B^T
+# down the columns of each tile, then B^T along its rows (likewise A^T m A, and the
+# adjoints A g A^T, B v B^T of backward). So there are two kernels for all eight
+# transforms, each given the 1-D matrix as a function that applies it:
+#   _tile_transform    cuts x into q x q tiles at step m and applies P on both sides
+#                      (input: P = B^T, q = m + 2; output backward: P = A, q = m);
+#   _untile_transform  applies Q on both sides of each tile's a x a values and adds
+#                      the q x q results back at step m (output: Q = A^T, q = m;
+#                      input backward: Q = B, q = m + 2, so that neighbours overlap).
+# Speed comes from the layout. Tile values are stored channels last, V[xi, tile, c]
+# (xi = one of the a*a positions), and the kernels work on whole vectors: the same
+# column of every tile in a row of tiles, for every channel, is one contiguous vector
+# of TW*C numbers. Each 1-D matrix is then a few long loops of the form
+#     v_j[l] = sum_k P[j, k] d_k[l]            (one loop per output j)
+# which LLVM turns into SIMD code. Two details decide that it does (measured: a loop
+# that stored six outputs at once ran 5-8x slower): each loop stores one vector only
+# (with six it must prove at run time that none of the twelve overlap, and gives
+# up), and each vector is a slice, indexed from 0 (an index like base + l could be
+# negative for all LLVM knows, and Numba's wrap-around for negative indices then
+# blocks the vector code).
 TWO, FOUR, FIVE, EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+# (float32 constants: an integer literal would promote float32 arithmetic to float64)
 
 
-def _bt6(d0, d1, d2, d3, d4, d5):
-    """B^T d for 6 numbers: the rows of WINOGRAD4_BT."""
-    return (FOUR * d0 - FIVE * d2 + d4,
-            (d3 + d4) - FOUR * (d1 + d2),
-            (d4 - d3) + FOUR * (d1 - d2),
-            (d4 - d2) + TWO * (d3 - d1),
-            (d4 - d2) - TWO * (d3 - d1),
-            FOUR * d1 - FIVE * d3 + d5)
+def _vecs2(a, s, ss, L):
+    """Two vectors of length L in the flat array a, at s and s + ss."""
+    return a[s:s + L], a[s + ss:s + ss + L]
 
 
-def _b6(v0, v1, v2, v3, v4, v5):
-    """B v for 6 numbers (the adjoint of _bt6): the columns of WINOGRAD4_BT."""
-    return (FOUR * v0,
-            FOUR * (v2 - v1 + v5) + TWO * (v4 - v3),
-            -FIVE * v0 - FOUR * (v1 + v2) - (v3 + v4),
-            (v1 - v2) + TWO * (v3 - v4) - FIVE * v5,
-            v0 + v1 + v2 + v3 + v4,
-            v5)
+def _vecs4(a, s, ss, L):
+    """Four vectors of length L in the flat array a, ss apart from s on."""
+    return (a[s:s + L], a[s + ss:s + ss + L], a[s + 2 * ss:s + 2 * ss + L],
+            a[s + 3 * ss:s + 3 * ss + L])
 
 
-def _at6(m0, m1, m2, m3, m4, m5):
-    """A^T m: 6 numbers -> 4 (the rows of WINOGRAD4_AT)."""
-    s1, d1, s2, d2 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-    return m0 + s1 + s2, d1 + TWO * d2, s1 + FOUR * s2, d1 + EIGHT * d2 + m5
+def _vecs6(a, s, ss, L):
+    """Six vectors of length L in the flat array a, ss apart from s on."""
+    return (a[s:s + L], a[s + ss:s + ss + L], a[s + 2 * ss:s + 2 * ss + L],
+            a[s + 3 * ss:s + 3 * ss + L], a[s + 4 * ss:s + 4 * ss + L],
+            a[s + 5 * ss:s + 5 * ss + L])
 
 
-def _a6(g0, g1, g2, g3):
-    """A g: 4 numbers -> 6 (the adjoint of _at6)."""
-    e, o = g0 + g2, g1 + g3
-    e4, o4 = g0 + FOUR * g2, TWO * g1 + EIGHT * g3
-    return g0, e + o, e - o, e4 + o4, e4 - o4, g3
+_vecs2, _vecs4, _vecs6 = _jit(_vecs2), _jit(_vecs4), _jit(_vecs6)
+
+# The 1-D matrices, each as f(src, s, ss, dst, d, ds, L): output vector j (at
+# dst[d + j*ds]) = sum_k P[j, k] * input vector k (at src[s + k*ss]), all of length L.
+# F(2x2): the rows of reference.WINOGRAD_BT and _AT, and their transposes.
 
 
-_bt6, _b6, _at6, _a6 = _jit(_bt6), _jit(_b6), _jit(_at6), _jit(_a6)
+def _bt4_rows(src, s, ss, dst, d, ds, L):
+    """B^T d (F(2x2)): (d0 - d2, d1 + d2, d2 - d1, d1 - d3)."""
+    d0, d1, d2, d3 = _vecs4(src, s, ss, L)
+    v0, v1, v2, v3 = _vecs4(dst, d, ds, L)
+    for l in range(L):
+        v0[l] = d0[l] - d2[l]
+    for l in range(L):
+        v1[l] = d1[l] + d2[l]
+    for l in range(L):
+        v2[l] = d2[l] - d1[l]
+    for l in range(L):
+        v3[l] = d1[l] - d3[l]
 
 
-def _winograd4_input_transform(x, PH, PW, TH, TW, V):
+def _b4_rows(src, s, ss, dst, d, ds, L):
+    """B v (F(2x2)), the adjoint of _bt4_rows: (v0, v1 - v2 + v3, v1 + v2 - v0, -v3)."""
+    v0, v1, v2, v3 = _vecs4(src, s, ss, L)
+    e0, e1, e2, e3 = _vecs4(dst, d, ds, L)
+    for l in range(L):
+        e0[l] = v0[l]
+    for l in range(L):
+        e1[l] = v1[l] - v2[l] + v3[l]
+    for l in range(L):
+        e2[l] = v1[l] + v2[l] - v0[l]
+    for l in range(L):
+        e3[l] = -v3[l]
+
+
+def _at4_rows(src, s, ss, dst, d, ds, L):
+    """A^T m (F(2x2)): 4 -> 2, (m0 + m1 + m2, m1 - m2 - m3)."""
+    m0, m1, m2, m3 = _vecs4(src, s, ss, L)
+    y0, y1 = _vecs2(dst, d, ds, L)
+    for l in range(L):
+        y0[l] = m0[l] + m1[l] + m2[l]
+    for l in range(L):
+        y1[l] = m1[l] - m2[l] - m3[l]
+
+
+def _a4_rows(src, s, ss, dst, d, ds, L):
+    """A g (F(2x2)), the adjoint of _at4_rows: 2 -> 4, (g0, g0 + g1, g0 - g1, -g1)."""
+    g0, g1 = _vecs2(src, s, ss, L)
+    r0, r1, r2, r3 = _vecs4(dst, d, ds, L)
+    for l in range(L):
+        r0[l] = g0[l]
+    for l in range(L):
+        r1[l] = g0[l] + g1[l]
+    for l in range(L):
+        r2[l] = g0[l] - g1[l]
+    for l in range(L):
+        r3[l] = -g1[l]
+
+
+# F(4x4): the rows of reference.WINOGRAD4_BT and _AT and their transposes, with the
+# common sums shared.
+def _bt6_rows(src, s, ss, dst, d, ds, L):
+    """B^T d (F(4x4)): 6 -> 6."""
+    d0, d1, d2, d3, d4, d5 = _vecs6(src, s, ss, L)
+    v0, v1, v2, v3, v4, v5 = _vecs6(dst, d, ds, L)
+    for l in range(L):
+        v0[l] = FOUR * d0[l] - FIVE * d2[l] + d4[l]
+    for l in range(L):
+        v1[l] = (d3[l] + d4[l]) - FOUR * (d1[l] + d2[l])
+    for l in range(L):
+        v2[l] = (d4[l] - d3[l]) + FOUR * (d1[l] - d2[l])
+    for l in range(L):
+        v3[l] = (d4[l] - d2[l]) + TWO * (d3[l] - d1[l])
+    for l in range(L):
+        v4[l] = (d4[l] - d2[l]) - TWO * (d3[l] - d1[l])
+    for l in range(L):
+        v5[l] = FOUR * d1[l] - FIVE * d3[l] + d5[l]
+
+
+def _b6_rows(src, s, ss, dst, d, ds, L):
+    """B v (F(4x4)), the adjoint of _bt6_rows: 6 -> 6."""
+    v0, v1, v2, v3, v4, v5 = _vecs6(src, s, ss, L)
+    e0, e1, e2, e3, e4, e5 = _vecs6(dst, d, ds, L)
+    for l in range(L):
+        e0[l] = FOUR * v0[l]
+    for l in range(L):
+        e1[l] = FOUR * (v2[l] - v1[l] + v5[l]) + TWO * (v4[l] - v3[l])
+    for l in range(L):
+        e2[l] = -FIVE * v0[l] - FOUR * (v1[l] + v2[l]) - (v3[l] + v4[l])
+    for l in range(L):
+        e3[l] = (v1[l] - v2[l]) + TWO * (v3[l] - v4[l]) - FIVE * v5[l]
+    for l in range(L):
+        e4[l] = v0[l] + v1[l] + v2[l] + v3[l] + v4[l]
+    for l in range(L):
+        e5[l] = v5[l]
+
+
+def _at6_rows(src, s, ss, dst, d, ds, L):
+    """A^T m (F(4x4)): 6 -> 4."""
+    m0, m1, m2, m3, m4, m5 = _vecs6(src, s, ss, L)
+    y0, y1, y2, y3 = _vecs4(dst, d, ds, L)
+    for l in range(L):
+        y0[l] = m0[l] + (m1[l] + m2[l]) + (m3[l] + m4[l])
+    for l in range(L):
+        y1[l] = (m1[l] - m2[l]) + TWO * (m3[l] - m4[l])
+    for l in range(L):
+        y2[l] = (m1[l] + m2[l]) + FOUR * (m3[l] + m4[l])
+    for l in range(L):
+        y3[l] = (m1[l] - m2[l]) + EIGHT * (m3[l] - m4[l]) + m5[l]
+
+
+def _a6_rows(src, s, ss, dst, d, ds, L):
+    """A g (F(4x4)), the adjoint of _at6_rows: 4 -> 6."""
+    g0, g1, g2, g3 = _vecs4(src, s, ss, L)
+    r0, r1, r2, r3, r4, r5 = _vecs6(dst, d, ds, L)
+    for l in range(L):
+        r0[l] = g0[l]
+    for l in range(L):
+        r1[l] = (g0[l] + g2[l]) + (g1[l] + g3[l])
+    for l in range(L):
+        r2[l] = (g0[l] + g2[l]) - (g1[l] + g3[l])
+    for l in range(L):
+        r3[l] = (g0[l] + FOUR * g2[l]) + (TWO * g1[l] + EIGHT * g3[l])
+    for l in range(L):
+        r4[l] = (g0[l] + FOUR * g2[l]) - (TWO * g1[l] + EIGHT * g3[l])
+    for l in range(L):
+        r5[l] = g3[l]
+
+
+(_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
+ _bt6_rows, _b6_rows, _at6_rows, _a6_rows) = [
+    _jit(f) for f in (_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
+                      _bt6_rows, _b6_rows, _at6_rows, _a6_rows)]
+
+
+def _tile_transform(x, PH, PW, TH, TW, m, q, a, rows, V):
+    """V[i*a + j, tile, c] = (P d P^T)[i, j] for each q x q tile d of x (tiles step by m;
+    x padded by PH, PW zeros before and with zeros past its end). P (a x q) is applied
+    by ``rows``. x (N, C, H, W) -> V (a*a, N*TH*TW, C)."""
     N, C, H, W = x.shape
-    Wp = 4 * TW + 2
-    ow0, ow1 = _inside(W, 1, -PW, Wp)
-    for nc in prange(N * C):                        # one image plane per iteration
-        n, c = nc // C, nc % C
-        rows = np.empty((6, Wp), dtype=x.dtype)     # the 6 input rows of a tile row, padded
-        t = np.empty((6, Wp), dtype=x.dtype)        # B^T applied down each column
+    T = V.shape[1]
+    Vf = V.reshape(-1)
+    Hp = m * (TH - 1) + q                           # padded rows that the tiles read
+    L = TW * C                                      # one row of tiles, channels last
+    for n in prange(N):                             # one sample per iteration
+        # xl[k, h, tw, c] = x[n, c, h - PH, m*tw + k - PW]: column k of each tile, for
+        # every row h, as one vector of length L per (k, h)
+        xl = np.empty(q * Hp * L, dtype=x.dtype)
+        for h in range(Hp):
+            ih = h - PH
+            for k in range(q):
+                for tw in range(TW):
+                    iw = m * tw + k - PW
+                    dst = xl[(k * Hp + h) * L + tw * C:(k * Hp + h) * L + (tw + 1) * C]
+                    if 0 <= ih < H and 0 <= iw < W:
+                        src = x[n, :, ih, iw]
+                        for c in range(C):
+                            dst[c] = src[c]
+                    else:
+                        for c in range(C):
+                            dst[c] = 0
+        t = np.empty(q * a * L, dtype=x.dtype)      # t[k, i]: P down column k
         for th in range(TH):
-            _padded_rows(x, n, c, 4 * th - PH, PW, ow0, ow1, rows)
-            for k in range(Wp):
-                t0, t1, t2, t3, t4, t5 = _bt6(rows[0, k], rows[1, k], rows[2, k],
-                                              rows[3, k], rows[4, k], rows[5, k])
-                t[0, k], t[1, k], t[2, k] = t0, t1, t2
-                t[3, k], t[4, k], t[5, k] = t3, t4, t5
-            base = (n * TH + th) * TW
-            for i in range(6):
-                for tw in range(TW):                # ... then B along each tile's columns
-                    k = 4 * tw
-                    v0, v1, v2, v3, v4, v5 = _bt6(t[i, k], t[i, k + 1], t[i, k + 2],
-                                                  t[i, k + 3], t[i, k + 4], t[i, k + 5])
-                    V[6 * i + 0, c, base + tw] = v0
-                    V[6 * i + 1, c, base + tw] = v1
-                    V[6 * i + 2, c, base + tw] = v2
-                    V[6 * i + 3, c, base + tw] = v3
-                    V[6 * i + 4, c, base + tw] = v4
-                    V[6 * i + 5, c, base + tw] = v5
+            for k in range(q):                      # P down each column of the tiles ...
+                rows(xl, (k * Hp + m * th) * L, L, t, k * a * L, L, L)
+            base = (n * TH + th) * TW               # the first tile of this row
+            for i in range(a):                      # ... then P along each of their rows
+                rows(t, i * L, a * L, Vf, (i * a * T + base) * C, T * C, L)
 
 
-def _winograd4_output_transform(M, bias, y):
-    N, OC, OH, OW = y.shape
-    TH, TW = (OH + 3) // 4, (OW + 3) // 4
-    for no in prange(N * OC):                               # one output plane per iteration
-        n, o = no // OC, no % OC
-        b = bias[o]
-        u = np.empty((4, 6), dtype=y.dtype)                 # A^T m of one tile's columns
-        for th in range(TH):
-            for tw in range(TW):
-                t = (n * TH + th) * TW + tw
-                for j in range(6):                          # A^T down each column ...
-                    u0, u1, u2, u3 = _at6(M[j, o, t], M[6 + j, o, t], M[12 + j, o, t],
-                                          M[18 + j, o, t], M[24 + j, o, t], M[30 + j, o, t])
-                    u[0, j], u[1, j], u[2, j], u[3, j] = u0, u1, u2, u3
-                ow = 4 * tw
-                for r in range(min(4, OH - 4 * th)):        # ... then along each row kept
-                    y0, y1, y2, y3 = _at6(u[r, 0], u[r, 1], u[r, 2], u[r, 3], u[r, 4],
-                                          u[r, 5])
-                    oh = 4 * th + r
-                    if ow + 3 < OW:
-                        y[n, o, oh, ow] = y0 + b
-                        y[n, o, oh, ow + 1] = y1 + b
-                        y[n, o, oh, ow + 2] = y2 + b
-                        y[n, o, oh, ow + 3] = y3 + b
-                    else:                                   # the last tile may hang over
-                        y[n, o, oh, ow] = y0 + b
-                        if ow + 1 < OW:
-                            y[n, o, oh, ow + 1] = y1 + b
-                        if ow + 2 < OW:
-                            y[n, o, oh, ow + 2] = y2 + b
-
-
-def _winograd4_output_transform_backward(gy, dM):
-    N, OC, OH, OW = gy.shape
-    TH, TW = (OH + 3) // 4, (OW + 3) // 4
-    for no in prange(N * OC):                              # one gy plane per iteration
-        n, o = no // OC, no % OC
-        g = np.empty((4, 4 * TW), dtype=gy.dtype)          # four rows of gy, zero-padded
-        r = np.empty((6, 4 * TW), dtype=gy.dtype)          # A applied down each column
-        for th in range(TH):
-            _padded_rows(gy, n, o, 4 * th, 0, 0, OW, g)
-            for k in range(4 * TW):                        # rows first ...
-                r0, r1, r2, r3, r4, r5 = _a6(g[0, k], g[1, k], g[2, k], g[3, k])
-                r[0, k], r[1, k], r[2, k] = r0, r1, r2
-                r[3, k], r[4, k], r[5, k] = r3, r4, r5
-            base = (n * TH + th) * TW
-            for i in range(6):
-                for tw in range(TW):                       # ... then each tile's columns
-                    k = 4 * tw
-                    d0, d1, d2, d3, d4, d5 = _a6(r[i, k], r[i, k + 1], r[i, k + 2],
-                                                 r[i, k + 3])
-                    dM[6 * i + 0, o, base + tw] = d0
-                    dM[6 * i + 1, o, base + tw] = d1
-                    dM[6 * i + 2, o, base + tw] = d2
-                    dM[6 * i + 3, o, base + tw] = d3
-                    dM[6 * i + 4, o, base + tw] = d4
-                    dM[6 * i + 5, o, base + tw] = d5
-
-
-def _winograd4_input_transform_backward(dV, PH, PW, TH, TW, dx):
-    N, C, H, W = dx.shape
-    Hp, Wp = 4 * TH + 2, 4 * TW + 2
-    for nc in prange(N * C):                               # one dx plane per iteration
-        n, c = nc // C, nc % C
-        acc = np.zeros((Hp, Wp), dtype=dx.dtype)           # the padded plane
-        w = np.empty((6, Wp), dtype=dx.dtype)              # one row of tiles
+def _untile_transform(M, PH, PW, TH, TW, m, q, a, rows, bias, y):
+    """y = the q x q tiles Q M_t Q^T, each added at (m*th, m*tw) of a padded plane, without
+    the first PH rows and PW columns of that plane, plus bias. Q (q x a) is applied by
+    ``rows``. M (a*a, N*TH*TW, C) -> y (N, C, OH, OW)."""
+    N, C, OH, OW = y.shape
+    T = M.shape[1]
+    Mf = M.reshape(-1)
+    Hp, Wp = m * (TH - 1) + q, m * (TW - 1) + q
+    L = TW * C
+    for n in prange(N):                             # one sample per iteration
+        acc = np.zeros((Hp, Wp, C), dtype=y.dtype)  # the padded plane, channels last
+        u = np.empty(a * q * L, dtype=y.dtype)      # u[j, r]: Q down column j
+        z = np.empty((q, q, TW, C), dtype=y.dtype)  # z[s, r, tw]: Q along row r
         for th in range(TH):
             base = (n * TH + th) * TW
-            for a in range(6):
-                for k in range(Wp):
-                    w[a, k] = 0
-                for tw in range(TW):                       # B along the columns of row a,
-                    k = 4 * tw                             # added where the tile sits
-                    e0, e1, e2, e3, e4, e5 = _b6(
-                        dV[6 * a, c, base + tw], dV[6 * a + 1, c, base + tw],
-                        dV[6 * a + 2, c, base + tw], dV[6 * a + 3, c, base + tw],
-                        dV[6 * a + 4, c, base + tw], dV[6 * a + 5, c, base + tw])
-                    w[a, k] += e0
-                    w[a, k + 1] += e1
-                    w[a, k + 2] += e2
-                    w[a, k + 3] += e3
-                    w[a, k + 4] += e4
-                    w[a, k + 5] += e5
-            for k in range(Wp):                            # ... then B along the rows
-                e0, e1, e2, e3, e4, e5 = _b6(w[0, k], w[1, k], w[2, k], w[3, k], w[4, k],
-                                             w[5, k])
-                acc[4 * th, k] += e0
-                acc[4 * th + 1, k] += e1
-                acc[4 * th + 2, k] += e2
-                acc[4 * th + 3, k] += e3
-                acc[4 * th + 4, k] += e4
-                acc[4 * th + 5, k] += e5
-        _crop(acc, PH, PW, n, c, dx)                       # drop the padding
+            for j in range(a):                      # Q down each column of the tiles ...
+                rows(Mf, (j * T + base) * C, a * T * C, u, j * q * L, L, L)
+            for r in range(q):                      # ... then Q along each of their rows
+                rows(u, r * L, q * L, z.reshape(-1), r * L, q * L, L)
+            for r in range(q):                      # z[s, r, tw] is pixel
+                for tw in range(TW):                # (m*th + r, m*tw + s) of the plane
+                    for s in range(q):
+                        dst, src = acc[m * th + r, m * tw + s], z[s, r, tw]
+                        for c in range(C):
+                            dst[c] += src[c]
+        for c in range(C):                          # crop, and back to channels first
+            b = bias[c]
+            for h in range(OH):
+                src, dst = acc[h + PH, PW:PW + OW, c], y[n, c, h]
+                for w in range(OW):
+                    dst[w] = src[w] + b
 
 
-winograd_input_transform_cpu = _jit_parallel(_winograd_input_transform)
-winograd_output_transform_cpu = _jit_parallel(_winograd_output_transform)
-winograd_output_transform_backward_cpu = _jit_parallel(_winograd_output_transform_backward)
-winograd_input_transform_backward_cpu = _jit_parallel(_winograd_input_transform_backward)
-winograd4_input_transform_cpu = _jit_parallel(_winograd4_input_transform)
-winograd4_output_transform_cpu = _jit_parallel(_winograd4_output_transform)
-winograd4_output_transform_backward_cpu = _jit_parallel(_winograd4_output_transform_backward)
-winograd4_input_transform_backward_cpu = _jit_parallel(_winograd4_input_transform_backward)
-# m -> the (input, output, output backward, input backward) transforms of F(m x m, 3x3)
-_WINOGRAD = {2: (winograd_input_transform_cpu, winograd_output_transform_cpu,
-                 winograd_output_transform_backward_cpu, winograd_input_transform_backward_cpu),
-             4: (winograd4_input_transform_cpu, winograd4_output_transform_cpu,
-                 winograd4_output_transform_backward_cpu,
-                 winograd4_input_transform_backward_cpu)}
+tile_transform_cpu = _jit_parallel(_tile_transform)
+untile_transform_cpu = _jit_parallel(_untile_transform)
+# m -> the 1-D matrices of F(m x m, 3x3): B^T, A^T, A, B
+_WINOGRAD_ROWS = {2: (_bt4_rows, _at4_rows, _a4_rows, _b4_rows),
+                  4: (_bt6_rows, _at6_rows, _a6_rows, _b6_rows)}
 
 
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     N, C = x.shape[:2]
     TH, TW = _winograd_tiles(OH, OW, m)
-    V = np.empty(((m + 2) ** 2, C, N * TH * TW), dtype=x.dtype) if out is None else out
-    _WINOGRAD[m][0](np.ascontiguousarray(x), PH, PW, TH, TW, V)
+    a = m + 2
+    V = np.empty((a * a, N * TH * TW, C), dtype=x.dtype) if out is None else out
+    tile_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, m, a, a,
+                       _WINOGRAD_ROWS[m][0], V)
     return V
 
 
 def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
-    y = np.empty((N, M.shape[1], OH, OW), dtype=M.dtype) if out is None else out
-    _WINOGRAD[m][1](np.ascontiguousarray(M), bias, y)
+    TH, TW = _winograd_tiles(OH, OW, m)
+    y = np.empty((N, M.shape[2], OH, OW), dtype=M.dtype) if out is None else out
+    untile_transform_cpu(np.ascontiguousarray(M), 0, 0, TH, TW, m, m, m + 2,
+                         _WINOGRAD_ROWS[m][1], bias, y)
     return y
 
 
 def winograd_output_transform_backward(gy, out=None, m=2):
     N, OC, OH, OW = gy.shape
     TH, TW = _winograd_tiles(OH, OW, m)
-    dM = np.empty(((m + 2) ** 2, OC, N * TH * TW), dtype=gy.dtype) if out is None else out
-    _WINOGRAD[m][2](np.ascontiguousarray(gy), dM)
+    a = m + 2
+    dM = np.empty((a * a, N * TH * TW, OC), dtype=gy.dtype) if out is None else out
+    tile_transform_cpu(np.ascontiguousarray(gy), 0, 0, TH, TW, m, m, a,
+                       _WINOGRAD_ROWS[m][2], dM)
     return dM
 
 
 def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
     TH, TW = _winograd_tiles(OH, OW, m)
     dx = np.empty(x_shape, dtype=dV.dtype) if out is None else out
-    _WINOGRAD[m][3](np.ascontiguousarray(dV), PH, PW, TH, TW, dx)
+    untile_transform_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, m, m + 2, m + 2,
+                         _WINOGRAD_ROWS[m][3], np.zeros(x_shape[1], dtype=dV.dtype), dx)
     return dx

@@ -325,8 +325,10 @@ def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat
 # the filter g as
 #     Y = A^T [ (G g G^T) * (B^T d B) ] A          (* = elementwise, a*a products)
 # instead of m*m*9. Summed over input channels, the a*a elementwise products become
-# a*a matrix products: M[xi] = U[xi] (OC, C) @ V[xi] (C, tiles), where U = G g G^T
-# (filters) and V = B^T d B (input tiles), xi = the a*a positions of a tile.
+# a*a matrix products: M[xi] (tiles, OC) = V[xi] (tiles, C) @ U[xi] (C, OC), where
+# V = B^T d B (input tiles), U = G g G^T (filters), xi = the a*a positions of a tile.
+# (Tiles by channels, not the other way round: the fast kernels work along the
+# channels of a row of tiles, see kernels/cpu.py.)
 # F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36); its constants (0, +-1,
 # 1/2) are exact in binary, so in float32 it rounds about as the direct sum does.
 WINOGRAD_BT = np.array([[1, 0, -1, 0],
@@ -371,7 +373,7 @@ def _winograd_tiles(OH, OW, m=2):
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     """V = B^T d B for every overlapping a x a input tile d (a = m + 2; tiles step by m).
 
-    x (N, C, H, W) -> V (a*a, C, N*TH*TW), TH = ceil(OH/m), TW = ceil(OW/m); tile (th, tw)
+    x (N, C, H, W) -> V (a*a, N*TH*TW, C), TH = ceil(OH/m), TW = ceil(OW/m); tile (th, tw)
     reads input rows m*th - PH ... m*th - PH + a - 1 (zeros outside).
     """
     xp = get_array_module(x)
@@ -384,16 +386,16 @@ def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     d = xp.stack([xp.stack([_tap(xpad, i, j, m, m, 1, 1, TH, TW) for j in range(a)], axis=-1)
                   for i in range(a)], axis=-2)
     V = BT @ d @ BT.T                                                # (N, C, TH, TW, a, a)
-    return _store(V.transpose(4, 5, 1, 0, 2, 3).reshape(a * a, C, N * TH * TW), out)
+    return _store(V.transpose(4, 5, 0, 2, 3, 1).reshape(a * a, N * TH * TW, C), out)
 
 
 def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
-    """Y = A^T m A for every tile, plus bias: M (a*a, OC, N*TH*TW) -> y (N, OC, OH, OW)."""
+    """Y = A^T m A for every tile, plus bias: M (a*a, N*TH*TW, OC) -> y (N, OC, OH, OW)."""
     xp = get_array_module(M)
-    OC, a = M.shape[1], m + 2
+    OC, a = M.shape[2], m + 2
     TH, TW = _winograd_tiles(OH, OW, m)
     AT = xp.asarray(WINOGRAD[m][2], dtype=M.dtype)
-    t = M.reshape(a, a, OC, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)    # (N, OC, TH, TW, a, a)
+    t = M.reshape(a, a, N, TH, TW, OC).transpose(2, 5, 3, 4, 0, 1)    # (N, OC, TH, TW, a, a)
     Y = AT @ t @ AT.T                                                 # (N, OC, TH, TW, m, m)
     y = Y.transpose(0, 1, 2, 4, 3, 5).reshape(N, OC, m * TH, m * TW)[:, :, :OH, :OW]
     return _store(y + bias[:, None, None], out)
@@ -402,7 +404,7 @@ def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
 def winograd_output_transform_backward(gy, out=None, m=2):
     """dL/dM = A dY A^T per tile (the adjoint of the output transform).
 
-    gy (N, OC, OH, OW) -> dM (a*a, OC, N*TH*TW); the tile parts past the edge get zeros.
+    gy (N, OC, OH, OW) -> dM (a*a, N*TH*TW, OC); the tile parts past the edge get zeros.
     """
     xp = get_array_module(gy)
     N, OC, OH, OW = gy.shape
@@ -413,18 +415,18 @@ def winograd_output_transform_backward(gy, out=None, m=2):
     g[:, :, :OH, :OW] = gy
     g = g.reshape(N, OC, TH, m, TW, m).transpose(0, 1, 2, 4, 3, 5)  # (N, OC, TH, TW, m, m)
     dm = AT.T @ g @ AT                                                # (N, OC, TH, TW, a, a)
-    return _store(dm.transpose(4, 5, 1, 0, 2, 3).reshape(a * a, OC, N * TH * TW), out)
+    return _store(dm.transpose(4, 5, 0, 2, 3, 1).reshape(a * a, N * TH * TW, OC), out)
 
 
 def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
     """dL/dx from dL/dV: dd = B dV B^T per tile, each a x a tile added back where it was
-    read (neighbouring tiles overlap by 2 pixels). dV (a*a, C, N*TH*TW) -> dx (N, C, H, W)."""
+    read (neighbouring tiles overlap by 2 pixels). dV (a*a, N*TH*TW, C) -> dx (N, C, H, W)."""
     xp = get_array_module(dV)
     N, C, H, W = x_shape
     a = m + 2
     TH, TW = _winograd_tiles(OH, OW, m)
     BT = xp.asarray(WINOGRAD[m][0], dtype=dV.dtype)
-    dv = dV.reshape(a, a, C, N, TH, TW).transpose(3, 2, 4, 5, 0, 1)   # (N, C, TH, TW, a, a)
+    dv = dV.reshape(a, a, N, TH, TW, C).transpose(2, 5, 3, 4, 0, 1)   # (N, C, TH, TW, a, a)
     dd = BT.T @ dv @ BT
     dxpad = _pad(xp.zeros(x_shape, dtype=dV.dtype), PH, PW, TH, TW, a, a, m, m, 1, 1)
     for i in range(a):
