@@ -317,11 +317,14 @@ def _winograd_backward(x, w, gy, x_shape, geom, groups, need_x, need_w):
             gV = xp.matmul(gM, Ut, out=_view(V_buf, (A, nb * T, C)))
             kernels.winograd_input_transform_backward(gV, (nb, C, H, W), PH, PW, OH, OW,
                                                       gx[n0:n1], m)
-    gw = None
-    if need_w:                                          # dg = G^T dU G = kron(G, G)^T dU
-        gU = gU.transpose(0, 2, 1).reshape(A, OC * C)                   # (A, OC, C)
-        gw = (_kron_G(m, xp, gy.dtype).T @ gU).T.reshape(OC, C, 3, 3)
-    return gx, gw
+    return gx, (_winograd_filter_grad(gU, m) if need_w else None)
+
+
+def _winograd_filter_grad(gU, m):
+    """dL/dg from dL/dU: dg = G^T dU G = kron(G, G)^T dU. (a*a, C, OC) -> (OC, C, 3, 3)."""
+    A, C, OC = gU.shape
+    gU = gU.transpose(0, 2, 1).reshape(A, OC * C)                       # (A, OC, C)
+    return (_kron_G(m, get_array_module(gU), gU.dtype).T @ gU).T.reshape(OC, C, 3, 3)
 
 
 _ALGORITHMS = {

@@ -995,72 +995,99 @@ def _a6_rows(src, s, ss, dst, d, ds, L):
                       _bt6_rows, _b6_rows, _at6_rows, _a6_rows)]
 
 
+def _gather_columns(x, n, PH, PW, TW, m, q, xl):
+    """xl[k, h, tw, c] = x[n, c, h - PH, m*tw + k - PW] (0 outside x): column k of every
+    tile in the rows of tiles, for each padded row h, as one vector of length TW*C."""
+    C, H, W = x.shape[1:]
+    Hp = xl.shape[1]
+    for h in range(Hp):
+        ih = h - PH
+        for k in range(q):
+            for tw in range(TW):
+                iw = m * tw + k - PW
+                dst = xl[k, h, tw]
+                if 0 <= ih < H and 0 <= iw < W:
+                    src = x[n, :, ih, iw]
+                    for c in range(C):
+                        dst[c] = src[c]
+                else:
+                    for c in range(C):
+                        dst[c] = 0
+
+
+def _tile_row(xl, th, m, a, rows, t, dst, d, ds):
+    """P d P^T for the tiles of row th: P down each column k of the tiles (xl[k], rows
+    m*th ...) into t[k], then along each of their rows i; value (i, j) of every tile of
+    the row goes to the vector at dst[d + (i*a + j)*ds], of length TW*C."""
+    q, Hp, L = xl.shape[0], xl.shape[1], xl.shape[2] * xl.shape[3]
+    xf, tf = xl.reshape(-1), t.reshape(-1)
+    for k in range(q):
+        rows(xf, (k * Hp + m * th) * L, L, tf, k * a * L, L, L)
+    for i in range(a):
+        rows(tf, i * L, a * L, dst, d + i * a * ds, ds, L)
+
+
+def _untile_row(src, s, ss, th, m, rows, u, z, acc):
+    """Q m Q^T for the tiles of row th, added into the plane acc (channels last) at
+    (m*th, m*tw): value (i, j) of every tile of the row is the vector at src[s + (i*a +
+    j)*ss]; Q goes down each column j into u[j], then along each row r into z."""
+    a, q, TW, C = u.shape[0], z.shape[0], z.shape[2], z.shape[3]
+    L = TW * C
+    uf, zf = u.reshape(-1), z.reshape(-1)
+    for j in range(a):
+        rows(src, s + j * ss, a * ss, uf, j * q * L, L, L)
+    for r in range(q):
+        rows(uf, r * L, q * L, zf, r * L, q * L, L)
+    for r in range(q):                              # z[s, r, tw] is pixel
+        for tw in range(TW):                        # (m*th + r, m*tw + s) of the plane
+            for s_ in range(q):
+                out, add = acc[m * th + r, m * tw + s_], z[s_, r, tw]
+                for c in range(C):
+                    out[c] += add[c]
+
+
+def _crop_plane(acc, PH, PW, bias, y, n):
+    """y[n] = acc (channels last) without its first PH rows and PW columns, + bias."""
+    C, OH, OW = y.shape[1:]
+    for c in range(C):
+        b = bias[c]
+        for h in range(OH):
+            src, dst = acc[h + PH, PW:PW + OW, c], y[n, c, h]
+            for w in range(OW):
+                dst[w] = src[w] + b
+
+
+_gather_columns, _tile_row, _untile_row, _crop_plane = (
+    _jit(_gather_columns), _jit(_tile_row), _jit(_untile_row), _jit(_crop_plane))
+
+
 def _tile_transform(x, PH, PW, TH, TW, m, q, a, rows, V):
     """V[i*a + j, tile, c] = (P d P^T)[i, j] for each q x q tile d of x (tiles step by m;
     x padded by PH, PW zeros before and with zeros past its end). P (a x q) is applied
     by ``rows``. x (N, C, H, W) -> V (a*a, N*TH*TW, C)."""
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
     T = V.shape[1]
-    Vf = V.reshape(-1)
-    Hp = m * (TH - 1) + q                           # padded rows that the tiles read
-    L = TW * C                                      # one row of tiles, channels last
     for n in prange(N):                             # one sample per iteration
-        # xl[k, h, tw, c] = x[n, c, h - PH, m*tw + k - PW]: column k of each tile, for
-        # every row h, as one vector of length L per (k, h)
-        xl = np.empty(q * Hp * L, dtype=x.dtype)
-        for h in range(Hp):
-            ih = h - PH
-            for k in range(q):
-                for tw in range(TW):
-                    iw = m * tw + k - PW
-                    dst = xl[(k * Hp + h) * L + tw * C:(k * Hp + h) * L + (tw + 1) * C]
-                    if 0 <= ih < H and 0 <= iw < W:
-                        src = x[n, :, ih, iw]
-                        for c in range(C):
-                            dst[c] = src[c]
-                    else:
-                        for c in range(C):
-                            dst[c] = 0
-        t = np.empty(q * a * L, dtype=x.dtype)      # t[k, i]: P down column k
+        xl = np.empty((q, m * (TH - 1) + q, TW, C), dtype=x.dtype)
+        _gather_columns(x, n, PH, PW, TW, m, q, xl)
+        t = np.empty((q, a, TW * C), dtype=x.dtype)
         for th in range(TH):
-            for k in range(q):                      # P down each column of the tiles ...
-                rows(xl, (k * Hp + m * th) * L, L, t, k * a * L, L, L)
-            base = (n * TH + th) * TW               # the first tile of this row
-            for i in range(a):                      # ... then P along each of their rows
-                rows(t, i * L, a * L, Vf, (i * a * T + base) * C, T * C, L)
+            _tile_row(xl, th, m, a, rows, t, V.reshape(-1), (n * TH + th) * TW * C, T * C)
 
 
 def _untile_transform(M, PH, PW, TH, TW, m, q, a, rows, bias, y):
     """y = the q x q tiles Q M_t Q^T, each added at (m*th, m*tw) of a padded plane, without
     the first PH rows and PW columns of that plane, plus bias. Q (q x a) is applied by
     ``rows``. M (a*a, N*TH*TW, C) -> y (N, C, OH, OW)."""
-    N, C, OH, OW = y.shape
+    N, C = y.shape[:2]
     T = M.shape[1]
-    Mf = M.reshape(-1)
-    Hp, Wp = m * (TH - 1) + q, m * (TW - 1) + q
-    L = TW * C
     for n in prange(N):                             # one sample per iteration
-        acc = np.zeros((Hp, Wp, C), dtype=y.dtype)  # the padded plane, channels last
-        u = np.empty(a * q * L, dtype=y.dtype)      # u[j, r]: Q down column j
-        z = np.empty((q, q, TW, C), dtype=y.dtype)  # z[s, r, tw]: Q along row r
+        acc = np.zeros((m * (TH - 1) + q, m * (TW - 1) + q, C), dtype=y.dtype)
+        u = np.empty((a, q, TW * C), dtype=y.dtype)
+        z = np.empty((q, q, TW, C), dtype=y.dtype)
         for th in range(TH):
-            base = (n * TH + th) * TW
-            for j in range(a):                      # Q down each column of the tiles ...
-                rows(Mf, (j * T + base) * C, a * T * C, u, j * q * L, L, L)
-            for r in range(q):                      # ... then Q along each of their rows
-                rows(u, r * L, q * L, z.reshape(-1), r * L, q * L, L)
-            for r in range(q):                      # z[s, r, tw] is pixel
-                for tw in range(TW):                # (m*th + r, m*tw + s) of the plane
-                    for s in range(q):
-                        dst, src = acc[m * th + r, m * tw + s], z[s, r, tw]
-                        for c in range(C):
-                            dst[c] += src[c]
-        for c in range(C):                          # crop, and back to channels first
-            b = bias[c]
-            for h in range(OH):
-                src, dst = acc[h + PH, PW:PW + OW, c], y[n, c, h]
-                for w in range(OW):
-                    dst[w] = src[w] + b
+            _untile_row(M.reshape(-1), (n * TH + th) * TW * C, T * C, th, m, rows, u, z, acc)
+        _crop_plane(acc, PH, PW, bias, y, n)
 
 
 tile_transform_cpu = _jit_parallel(_tile_transform)
@@ -1104,3 +1131,4 @@ def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2
     untile_transform_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, m, m + 2, m + 2,
                          _WINOGRAD_ROWS[m][3], np.zeros(x_shape[1], dtype=dV.dtype), dx)
     return dx
+
