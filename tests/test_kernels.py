@@ -293,10 +293,10 @@ def test_numba_loops_are_plain_python():
     cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
     V = np.empty((36, 2, 2), np.float32)                # F(4x4): 2 x 1 tiles of a 5x4 map
-    cpu._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, cpu._bt6_rows, V)
+    cpu._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, cpu.MAT_BT, V)
     _close(V, reference.winograd_input_transform(x, 1, 1, 5, 4, m=4))
     y = np.empty((1, 2, 5, 4), np.float32)              # ... and back, F(4x4)'s A^T m A
-    cpu._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, cpu._at6_rows, np.zeros(2), y)
+    cpu._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, cpu.MAT_AT, np.zeros(2), y)
     _close(y, reference.winograd_output_transform(V, np.zeros(2), 1, 5, 4, m=4))
 
 

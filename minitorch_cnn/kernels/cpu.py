@@ -821,7 +821,7 @@ def band_backward(g, y, lo, hi):
 # Every transform of reference.py is a 1-D matrix applied twice: V = B^T d B is B^T
 # down the columns of each tile, then B^T along its rows (likewise A^T m A, and the
 # adjoints A g A^T, B v B^T of backward). So there are two kernels for all eight
-# transforms, each given the 1-D matrix as a function that applies it:
+# transforms, each told which 1-D matrix to apply (``_apply``):
 #   _tile_transform    cuts x into q x q tiles at step m and applies P on both sides
 #                      (input: P = B^T, q = m + 2; output backward: P = A, q = m);
 #   _untile_transform  applies Q on both sides of each tile's a x a values and adds
@@ -994,6 +994,34 @@ def _a6_rows(src, s, ss, dst, d, ds, L):
     _jit(f) for f in (_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
                       _bt6_rows, _b6_rows, _at6_rows, _a6_rows)]
 
+MAT_BT, MAT_AT, MAT_A, MAT_B = 0, 1, 2, 3            # which 1-D matrix
+
+
+def _apply(which, m, src, s, ss, dst, d, ds, L):
+    """The 1-D matrix ``which`` (MAT_BT, _AT, _A or _B) of F(m x m, 3x3), on vectors of
+    length L."""
+    if m == 2:
+        if which == MAT_BT:
+            _bt4_rows(src, s, ss, dst, d, ds, L)
+        elif which == MAT_AT:
+            _at4_rows(src, s, ss, dst, d, ds, L)
+        elif which == MAT_A:
+            _a4_rows(src, s, ss, dst, d, ds, L)
+        else:
+            _b4_rows(src, s, ss, dst, d, ds, L)
+    else:
+        if which == MAT_BT:
+            _bt6_rows(src, s, ss, dst, d, ds, L)
+        elif which == MAT_AT:
+            _at6_rows(src, s, ss, dst, d, ds, L)
+        elif which == MAT_A:
+            _a6_rows(src, s, ss, dst, d, ds, L)
+        else:
+            _b6_rows(src, s, ss, dst, d, ds, L)
+
+
+_apply = _jit(_apply)
+
 
 def _gather_columns(x, n, PH, PW, TW, m, q, xl):
     """xl[k, h, tw, c] = x[n, c, h - PH, m*tw + k - PW] (0 outside x): column k of every
@@ -1015,19 +1043,19 @@ def _gather_columns(x, n, PH, PW, TW, m, q, xl):
                         dst[c] = 0
 
 
-def _tile_row(xl, th, m, a, rows, t, dst, d, ds):
+def _tile_row(xl, th, m, a, which, t, dst, d, ds):
     """P d P^T for the tiles of row th: P down each column k of the tiles (xl[k], rows
     m*th ...) into t[k], then along each of their rows i; value (i, j) of every tile of
     the row goes to the vector at dst[d + (i*a + j)*ds], of length TW*C."""
     q, Hp, L = xl.shape[0], xl.shape[1], xl.shape[2] * xl.shape[3]
     xf, tf = xl.reshape(-1), t.reshape(-1)
     for k in range(q):
-        rows(xf, (k * Hp + m * th) * L, L, tf, k * a * L, L, L)
+        _apply(which, m, xf, (k * Hp + m * th) * L, L, tf, k * a * L, L, L)
     for i in range(a):
-        rows(tf, i * L, a * L, dst, d + i * a * ds, ds, L)
+        _apply(which, m, tf, i * L, a * L, dst, d + i * a * ds, ds, L)
 
 
-def _untile_row(src, s, ss, th, m, rows, u, z, acc):
+def _untile_row(src, s, ss, th, m, which, u, z, acc):
     """Q m Q^T for the tiles of row th, added into the plane acc (channels last) at
     (m*th, m*tw): value (i, j) of every tile of the row is the vector at src[s + (i*a +
     j)*ss]; Q goes down each column j into u[j], then along each row r into z."""
@@ -1035,9 +1063,9 @@ def _untile_row(src, s, ss, th, m, rows, u, z, acc):
     L = TW * C
     uf, zf = u.reshape(-1), z.reshape(-1)
     for j in range(a):
-        rows(src, s + j * ss, a * ss, uf, j * q * L, L, L)
+        _apply(which, m, src, s + j * ss, a * ss, uf, j * q * L, L, L)
     for r in range(q):
-        rows(uf, r * L, q * L, zf, r * L, q * L, L)
+        _apply(which, m, uf, r * L, q * L, zf, r * L, q * L, L)
     for r in range(q):                              # z[s, r, tw] is pixel
         for tw in range(TW):                        # (m*th + r, m*tw + s) of the plane
             for s_ in range(q):
@@ -1061,10 +1089,11 @@ _gather_columns, _tile_row, _untile_row, _crop_plane = (
     _jit(_gather_columns), _jit(_tile_row), _jit(_untile_row), _jit(_crop_plane))
 
 
-def _tile_transform(x, PH, PW, TH, TW, m, q, a, rows, V):
+def _tile_transform(x, PH, PW, TH, TW, m, q, a, which, V):
     """V[i*a + j, tile, c] = (P d P^T)[i, j] for each q x q tile d of x (tiles step by m;
     x padded by PH, PW zeros before and with zeros past its end). P (a x q) is applied
-    by ``rows``. x (N, C, H, W) -> V (a*a, N*TH*TW, C)."""
+    by _apply: ``which`` is MAT_BT (the input) or MAT_A (the output's gradient).
+    x (N, C, H, W) -> V (a*a, N*TH*TW, C)."""
     N, C = x.shape[:2]
     T = V.shape[1]
     for n in prange(N):                             # one sample per iteration
@@ -1072,13 +1101,14 @@ def _tile_transform(x, PH, PW, TH, TW, m, q, a, rows, V):
         _gather_columns(x, n, PH, PW, TW, m, q, xl)
         t = np.empty((q, a, TW * C), dtype=x.dtype)
         for th in range(TH):
-            _tile_row(xl, th, m, a, rows, t, V.reshape(-1), (n * TH + th) * TW * C, T * C)
+            _tile_row(xl, th, m, a, which, t, V.reshape(-1), (n * TH + th) * TW * C, T * C)
 
 
-def _untile_transform(M, PH, PW, TH, TW, m, q, a, rows, bias, y):
+def _untile_transform(M, PH, PW, TH, TW, m, q, a, which, bias, y):
     """y = the q x q tiles Q M_t Q^T, each added at (m*th, m*tw) of a padded plane, without
     the first PH rows and PW columns of that plane, plus bias. Q (q x a) is applied by
-    ``rows``. M (a*a, N*TH*TW, C) -> y (N, C, OH, OW)."""
+    _apply: ``which`` is MAT_AT (the output) or MAT_B (the input's gradient).
+    M (a*a, N*TH*TW, C) -> y (N, C, OH, OW)."""
     N, C = y.shape[:2]
     T = M.shape[1]
     for n in prange(N):                             # one sample per iteration
@@ -1086,15 +1116,12 @@ def _untile_transform(M, PH, PW, TH, TW, m, q, a, rows, bias, y):
         u = np.empty((a, q, TW * C), dtype=y.dtype)
         z = np.empty((q, q, TW, C), dtype=y.dtype)
         for th in range(TH):
-            _untile_row(M.reshape(-1), (n * TH + th) * TW * C, T * C, th, m, rows, u, z, acc)
+            _untile_row(M.reshape(-1), (n * TH + th) * TW * C, T * C, th, m, which, u, z, acc)
         _crop_plane(acc, PH, PW, bias, y, n)
 
 
 tile_transform_cpu = _jit_parallel(_tile_transform)
 untile_transform_cpu = _jit_parallel(_untile_transform)
-# m -> the 1-D matrices of F(m x m, 3x3): B^T, A^T, A, B
-_WINOGRAD_ROWS = {2: (_bt4_rows, _at4_rows, _a4_rows, _b4_rows),
-                  4: (_bt6_rows, _at6_rows, _a6_rows, _b6_rows)}
 
 
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
@@ -1102,16 +1129,14 @@ def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     TH, TW = _winograd_tiles(OH, OW, m)
     a = m + 2
     V = np.empty((a * a, N * TH * TW, C), dtype=x.dtype) if out is None else out
-    tile_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, m, a, a,
-                       _WINOGRAD_ROWS[m][0], V)
+    tile_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, m, a, a, MAT_BT, V)
     return V
 
 
 def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
     TH, TW = _winograd_tiles(OH, OW, m)
     y = np.empty((N, M.shape[2], OH, OW), dtype=M.dtype) if out is None else out
-    untile_transform_cpu(np.ascontiguousarray(M), 0, 0, TH, TW, m, m, m + 2,
-                         _WINOGRAD_ROWS[m][1], bias, y)
+    untile_transform_cpu(np.ascontiguousarray(M), 0, 0, TH, TW, m, m, m + 2, MAT_AT, bias, y)
     return y
 
 
@@ -1120,15 +1145,14 @@ def winograd_output_transform_backward(gy, out=None, m=2):
     TH, TW = _winograd_tiles(OH, OW, m)
     a = m + 2
     dM = np.empty((a * a, N * TH * TW, OC), dtype=gy.dtype) if out is None else out
-    tile_transform_cpu(np.ascontiguousarray(gy), 0, 0, TH, TW, m, m, a,
-                       _WINOGRAD_ROWS[m][2], dM)
+    tile_transform_cpu(np.ascontiguousarray(gy), 0, 0, TH, TW, m, m, a, MAT_A, dM)
     return dM
 
 
 def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
     TH, TW = _winograd_tiles(OH, OW, m)
     dx = np.empty(x_shape, dtype=dV.dtype) if out is None else out
-    untile_transform_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, m, m + 2, m + 2,
-                         _WINOGRAD_ROWS[m][3], np.zeros(x_shape[1], dtype=dV.dtype), dx)
+    untile_transform_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, m, m + 2, m + 2, MAT_B,
+                         np.zeros(x_shape[1], dtype=dV.dtype), dx)
     return dx
 
