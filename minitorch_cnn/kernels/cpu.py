@@ -1066,10 +1066,10 @@ def _untile_row(src, s, ss, th, m, which, u, z, acc):
         _apply(which, m, src, s + j * ss, a * ss, uf, j * q * L, L, L)
     for r in range(q):
         _apply(which, m, uf, r * L, q * L, zf, r * L, q * L, L)
-    for r in range(q):                              # z[s, r, tw] is pixel
-        for tw in range(TW):                        # (m*th + r, m*tw + s) of the plane
-            for s_ in range(q):
-                out, add = acc[m * th + r, m * tw + s_], z[s_, r, tw]
+    for r in range(q):                              # z[col, r, tw] is pixel
+        for tw in range(TW):                        # (m*th + r, m*tw + col) of the plane
+            for col in range(q):
+                out, add = acc[m * th + r, m * tw + col], z[col, r, tw]
                 for c in range(C):
                     out[c] += add[c]
 
