@@ -189,27 +189,75 @@ def _axpy(a, x, y):
         y[i] += a * x[i]
 
 
+def _dot(a, b):
+    """sum(a * b). A sum is a chain of additions, each waiting for the one before, and
+    LLVM keeps floating-point additions in the order written unless told they may be
+    regrouped: compiled with fastmath "reassoc", it keeps 8 or 16 running sums in a vector
+    register and adds them up at the end (the float32 result then differs from the
+    in-order sum by rounding only). The accumulator has the arrays' dtype."""
+    s = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
+def _fill(a, value):
+    """a[:] = value, as a loop (see the im2col note: ``a[:] = 0`` is a generic call)."""
+    for i in range(a.shape[0]):
+        a[i] = value
+
+
+def _copy(src, dst):
+    """dst[:] = src[:len(dst)], as a loop."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
 def _padded_plane(src, PH, PW, Hp, Wp, P):
     """P (Hp*Wp + slack, flat) = src (H, W) with PH rows / PW columns of zeros before it."""
     H, W = src.shape
-    P[:] = 0
+    fill(P, 0)
     for ih in range(min(H, Hp - PH)):
-        P[(ih + PH) * Wp + PW:(ih + PH) * Wp + PW + W] = src[ih]
+        start = (ih + PH) * Wp + PW
+        copy(src[ih], P[start:start + W])
 
 
 def _on_grid(g, SH, SW, Wp, G):
     """G (flat) = g (OH, OW) placed at rows oh*SH, columns ow*SW of a Wp-wide grid, zeros
     between: the output gradient where the stride-1 output Q had its samples."""
     OH, OW = g.shape
-    G[:] = 0
+    if SH == 1 and SW == 1:                         # every grid row holds a row of g
+        for oh in range(OH):
+            row = G[oh * Wp:(oh + 1) * Wp]
+            copy(g[oh], row[:OW])
+            fill(row[OW:], 0)
+        return
+    fill(G, 0)
     for oh in range(OH):
         for ow in range(OW):
             G[oh * SH * Wp + ow * SW] = g[oh, ow]
 
 
+def _from_grid(Q, SH, SW, Wp, y):
+    """y (OH, OW) = Q (flat) sampled at rows oh*SH, columns ow*SW of its Wp-wide grid."""
+    OH, OW = y.shape
+    for oh in range(OH):
+        q = Q[oh * SH * Wp:oh * SH * Wp + (OW - 1) * SW + 1]
+        row = y[oh]
+        if SW == 1:
+            copy(q, row)
+        else:
+            for ow in range(OW):
+                row[ow] = q[ow * SW]
+
+
 axpy = _jit(_axpy)
+dot = njit(cache=True, fastmath={"reassoc", "contract"})(_dot)
+fill = _jit(_fill)
+copy = _jit(_copy)
 padded_plane = _jit(_padded_plane)
 on_grid = _jit(_on_grid)
+from_grid = _jit(_from_grid)
 
 
 def _depthwise_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH):
@@ -232,14 +280,12 @@ def _depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW, y):
         Q = np.empty(RH * Wp, dtype=x.dtype)
         for o in range(OC):
             padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
-            Q[:] = 0
+            fill(Q, 0)
             for kh in range(KH):
                 for kw in range(KW):
                     off = kh * DH * Wp + kw * DW
                     axpy(w[o, 0, kh, kw], P[off:off + RH * Wp], Q)
-            for oh in range(OH):
-                for ow in range(OW):
-                    y[n, o, oh, ow] = Q[oh * SH * Wp + ow * SW]
+            from_grid(Q, SH, SW, Wp, y[n, o])
 
 
 def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
@@ -252,7 +298,7 @@ def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
         dP = np.empty(Hp * Wp + KW * DW, dtype=dx.dtype)
         G = np.empty(RH * Wp, dtype=dx.dtype)
         for c in range(C):
-            dP[:] = 0
+            fill(dP, 0)
             for o in range(c * M, (c + 1) * M):     # the M filters that read channel c
                 on_grid(gy[n, o], SH, SW, Wp, G)
                 for kh in range(KH):
@@ -262,9 +308,9 @@ def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
             for ih in range(H):
                 r = ih + PH
                 if r < Hp:
-                    dx[n, c, ih, :] = dP[r * Wp + PW:r * Wp + PW + W]
+                    copy(dP[r * Wp + PW:r * Wp + PW + W], dx[n, c, ih])
                 else:
-                    dx[n, c, ih, :] = 0
+                    fill(dx[n, c, ih], 0)
 
 
 def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
@@ -276,22 +322,18 @@ def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
     for o in prange(OC):                            # one filter per iteration
         P = np.empty(Hp * Wp + KW * DW, dtype=x.dtype)
         G = np.empty(RH * Wp, dtype=x.dtype)
-        # dw[kh, kw] = sum over n and the grid of G * (P shifted by the tap); summed per
-        # grid position first (vector multiply-adds), over the grid at the end
-        acc = np.zeros((KH * KW, RH * Wp), dtype=x.dtype)
+        acc = np.zeros(KH * KW, dtype=x.dtype)
         for n in range(N):
             padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
             on_grid(gy[n, o], SH, SW, Wp, G)
+            # dw[kh, kw] = sum over n and the grid of G * (P shifted by the tap)
             for kh in range(KH):
                 for kw in range(KW):
                     off = kh * DH * Wp + kw * DW
-                    row = acc[kh * KW + kw]
-                    src = P[off:off + RH * Wp]
-                    for i in range(RH * Wp):
-                        row[i] += G[i] * src[i]
+                    acc[kh * KW + kw] += dot(G, P[off:off + RH * Wp])
         for kh in range(KH):
             for kw in range(KW):
-                dw[o, 0, kh, kw] = acc[kh * KW + kw].sum()
+                dw[o, 0, kh, kw] = acc[kh * KW + kw]
 
 
 # Nine taps per output: the threads pay even on small planes when the kernel runs alone
