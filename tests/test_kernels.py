@@ -276,6 +276,48 @@ def test_clamp(device, lo, hi):
     assert np.isnan(to_numpy(fast)[0, 0, 0, 0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_silu(device, dtype):
+    """SiLU forward and backward: fast = reference = torch, far into both tails (no
+    overflow of e^-x), NaN kept, on a strided view, in float32 and float64."""
+    torch = pytest.importorskip("torch")
+    x = (_rand(3, 4, 6, 5) * 6).astype(dtype)
+    x[0, 0, 0, :5] = [np.nan, -100.0, 100.0, 0.0, -20.0]
+    x[0, 0, 1, 0] = -np.inf                             # silu(-inf) = -inf * 0 = NaN, as torch
+    x = x.transpose(0, 1, 3, 2)                         # a strided view
+    g = _rand(3, 4, 5, 6, seed=1).astype(dtype)
+    # the reference computes -inf * 0 = NaN on purpose (NumPy would warn)
+    with np.errstate(invalid="ignore"):
+        _check_silu(x, g, dtype, device, torch)
+
+
+def _check_silu(x, g, dtype, device, torch):
+    ref, fast = _both("silu", x, device=device)
+    _close(fast, ref)
+    expected = torch.nn.functional.silu(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    _close(fast, expected)
+    ref, fast = _both("silu_backward", g, x, device=device)
+    _close(fast, ref)
+    tx = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    torch.nn.functional.silu(tx).backward(torch.from_numpy(g))
+    _close(fast, tx.grad.numpy())
+    assert to_numpy(fast).dtype == dtype
+    assert np.isnan(to_numpy(fast)[0, 0, 0, 0]) and np.isnan(to_numpy(fast)[0, 0, 0, 1])
+
+
+def test_float32_exponential_of_the_silu_kernels():
+    """cpu.exp_neg_abs (2^k e^r, the series to r^7) against float64 e^-|x| on a dense
+    sweep of [-90, 90]: within 2 float32 ulps (2.4e-7) down to e^-87, 0 below."""
+    from minitorch_cnn.kernels import cpu
+    x = np.linspace(-90, 90, 200_001).astype(np.float32)
+    e = np.empty_like(x)
+    cpu.exp_neg_abs(x, e, np.empty(x.shape, np.int32))
+    exact = np.exp(-np.abs(x.astype(np.float64)))
+    normal = np.abs(x) <= 87
+    assert np.max(np.abs(e[normal] - exact[normal]) / exact[normal]) < 2.4e-7
+    assert np.all(e[~normal] == 0) and e[np.argmin(np.abs(x))] == 1
+
+
 def test_numba_loops_are_plain_python():
     """The functions behind the compiled kernels run as ordinary Python (what
     NUMBA_DISABLE_JIT=1 shows a reader) and give the reference's numbers."""

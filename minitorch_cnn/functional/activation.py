@@ -53,10 +53,8 @@ class LeakyReLU(Function):
 
 
 def _sigmoid(x):
-    """1 / (1 + e^-x) without overflow: e^-|x| <= 1, so for x < 0 use e^x / (1 + e^x)."""
-    xp = get_array_module(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """1 / (1 + e^-x) without overflow (kernels/reference.py shows how)."""
+    return kernels.reference.sigmoid(x)
 
 
 class Sigmoid(Function):
@@ -85,15 +83,13 @@ class Tanh(Function):
 
 class SiLU(Function):
     """y = x * s, s = sigmoid(x) (a.k.a. swish);  dy/dx = s (1 + x (1 - s)).
-    Saves x only; s is recomputed in backward."""
+    Saves x only; s is recomputed in backward (one pass each: kernels.silu)."""
     def forward(self, x):
         self.save_for_backward(x)
-        return x * _sigmoid(x)
+        return kernels.silu(x)
 
     def backward(self, g):
-        x = self.saved[0]
-        s = _sigmoid(x)
-        return g * s * (1 + x * (1 - s))
+        return kernels.silu_backward(g, self.saved[0])
 
 
 class Hardsigmoid(Function):

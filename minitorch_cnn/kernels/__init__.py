@@ -102,6 +102,14 @@ def band_backward(g, y, lo, hi):
     return _tier(g, "band_backward").band_backward(g, y, lo, hi)
 
 
+def silu(x):
+    return _tier(x, "silu").silu(x)
+
+
+def silu_backward(g, x):
+    return _tier(g, "silu_backward").silu_backward(g, x)
+
+
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     return _tier(x, "winograd_input_transform").winograd_input_transform(
         x, PH, PW, OH, OW, out, m)

@@ -31,8 +31,8 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input", "clamp", "band_backward",
-           "winograd_input_transform", "winograd_input_transform_backward",
+           "batch_norm_backward_input", "clamp", "band_backward", "sigmoid", "silu",
+           "silu_backward", "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward",
            "WINOGRAD_BT", "WINOGRAD_G", "WINOGRAD_AT"]
 
@@ -448,3 +448,22 @@ def band_backward(g, y, lo, hi):
     From y, not x: inside the band y = x, outside it y sits on a bound."""
     xp = get_array_module(g)
     return xp.where((y > lo) & (y < hi), g, xp.zeros((), dtype=g.dtype))
+
+
+# --------------------------------------------------------------- SiLU (swish)
+def sigmoid(x):
+    """1 / (1 + e^-x) without overflow: e^-|x| <= 1, so for x < 0 use e^x / (1 + e^x)."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def silu(x):
+    """y = x * sigmoid(x) entry by entry (EfficientNet's activation)."""
+    return x * sigmoid(x)
+
+
+def silu_backward(g, x):
+    """dL/dx of y = x * s, s = sigmoid(x): g * (s + x * s * (1 - s)) = g * s * (1 + x (1 - s))."""
+    s = sigmoid(x)
+    return g * s * (1 + x * (1 - s))
