@@ -318,6 +318,35 @@ def test_float32_exponential_of_the_silu_kernels():
     assert np.all(e[~normal] == 0) and e[np.argmin(np.abs(x))] == 1
 
 
+@pytest.mark.parametrize("kw", [dict(momentum=0.0, dampening=0.0, weight_decay=0.0),
+                                dict(momentum=0.9, dampening=0.0, weight_decay=5e-4),
+                                dict(momentum=0.9, dampening=0.3, weight_decay=0.0),
+                                dict(momentum=0.9, dampening=0.0, weight_decay=1e-2,
+                                     nesterov=True)])
+def test_sgd_update(device, kw):
+    """The one-pass SGD step equals the reference's five NumPy passes bit for bit in
+    float32 (first step and later ones; a strided gradient), and reads g only."""
+    kw = dict(dict(lr=0.05, nesterov=False), **kw)
+    p = _rand(300, 70)
+    g = _rand(70, 300, seed=1).T                        # a strided view
+    g_before = g.copy()
+    results = []
+    for tier in ("reference", "fast"):
+        q = mt.backend.to_device(p.copy(), device)
+        gd = mt.backend.to_device(g, device)
+        buf = None if kw["momentum"] == 0 else q * 0
+        with mt.backend.use_kernels(tier):
+            for step in range(3):
+                kernels.sgd_update(q, gd, buf, first=step == 0, **kw)
+        results.append((to_numpy(q), None if buf is None else to_numpy(buf)))
+        np.testing.assert_array_equal(to_numpy(gd), g_before)
+    (p_ref, b_ref), (p_fast, b_fast) = results
+    np.testing.assert_array_equal(p_fast, p_ref)
+    if b_ref is not None:
+        np.testing.assert_array_equal(b_fast, b_ref)
+    assert p_fast.dtype == np.float32 and not np.array_equal(p_fast, p)
+
+
 def test_numba_loops_are_plain_python():
     """The functions behind the compiled kernels run as ordinary Python (what
     NUMBA_DISABLE_JIT=1 shows a reader) and give the reference's numbers."""

@@ -110,6 +110,11 @@ def silu_backward(g, x):
     return _tier(g, "silu_backward").silu_backward(g, x)
 
 
+def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    return _tier(p, "sgd_update").sgd_update(p, g, buf, lr, momentum, dampening, weight_decay,
+                                             nesterov, first)
+
+
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     return _tier(x, "winograd_input_transform").winograd_input_transform(
         x, PH, PW, OH, OW, out, m)

@@ -53,7 +53,7 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input", "clamp", "band_backward", "silu", "silu_backward",
+           "batch_norm_backward_input", "clamp", "band_backward", "silu", "silu_backward", "sgd_update",
            "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward"]
 
@@ -964,6 +964,43 @@ def silu_backward(g, x):
     silu_backward_cpu(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1),
                       dx.reshape(-1))
     return dx
+
+
+# ------------------------------------------------------------------ SGD step
+# reference.sgd_update takes five passes over the parameter and two temporaries
+# (g + wd*p, buf *= mu, buf += d, lr*d, p -= ...); here one pass reads p, g and buf
+# and writes p and buf. The scalars come in as the arrays' dtype, so every product
+# rounds as NumPy's float32 arithmetic does: the same numbers, bit for bit.
+def _sgd_update(p, g, buf, lr, mu, one_minus_tau, wd, nesterov, first):   # flat views
+    for i in prange(p.shape[0]):
+        d = g[i]
+        if wd != 0:
+            d = d + wd * p[i]
+        if mu != 0:
+            if first:
+                b = d
+            elif one_minus_tau == 1:
+                b = mu * buf[i] + d
+            else:
+                b = mu * buf[i] + one_minus_tau * d
+            buf[i] = b
+            d = d + mu * b if nesterov else b
+        p[i] -= lr * d
+
+
+sgd_update_cpu = _jit_parallel(_sgd_update, 1 << 18)
+
+
+def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    flat_ok = p.flags.c_contiguous and (buf is None or buf.flags.c_contiguous)
+    if not flat_ok or p.dtype.kind != "f" or g.dtype != p.dtype:
+        return reference.sgd_update(p, g, buf, lr, momentum, dampening, weight_decay,
+                                    nesterov, first)
+    t = p.dtype.type
+    buf_flat = p.reshape(-1)[:0] if buf is None else buf.reshape(-1)    # unused w/o momentum
+    sgd_update_cpu(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), buf_flat, t(lr),
+                   t(momentum), t(1.0 - dampening), t(weight_decay), bool(nesterov),
+                   bool(first))
 
 
 # ---------------------------------------------------------- Winograd F(m x m, 3x3)

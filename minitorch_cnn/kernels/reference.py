@@ -32,7 +32,7 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
            "batch_norm_backward_input", "clamp", "band_backward", "sigmoid", "silu",
-           "silu_backward", "winograd_input_transform", "winograd_input_transform_backward",
+           "silu_backward", "sgd_update", "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward",
            "WINOGRAD_BT", "WINOGRAD_G", "WINOGRAD_AT"]
 
@@ -467,3 +467,22 @@ def silu_backward(g, x):
     """dL/dx of y = x * s, s = sigmoid(x): g * (s + x * s * (1 - s)) = g * s * (1 + x (1 - s))."""
     s = sigmoid(x)
     return g * s * (1 + x * (1 - s))
+
+
+# ------------------------------------------------------------------ SGD step
+def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
+    """One SGD step on one parameter, in place (optim.SGD has the formulas): p and the
+    momentum buffer buf are written, the gradient g only read. ``first``: buf holds
+    nothing yet and becomes d itself; buf is unused (may be None) without momentum.
+    Hyper-parameters are Python floats, so float32 arrays stay float32 (NumPy 2)."""
+    d = g
+    if weight_decay != 0:
+        d = g + weight_decay * p                # out of place: g is read-only
+    if momentum != 0:
+        if first:
+            buf[...] = d
+        else:
+            buf *= momentum
+            buf += d if dampening == 0 else (1.0 - dampening) * d
+        d = d + momentum * buf if nesterov else buf
+    p -= lr * d

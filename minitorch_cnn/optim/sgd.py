@@ -1,4 +1,6 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+from .. import kernels
+from ..backend import get_array_module
 from .optimizer import Optimizer
 
 
@@ -31,17 +33,11 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def update(self, p, g, state, group):
-        lr, mu = float(group["lr"]), float(group["momentum"])
-        dampening, weight_decay = float(group["dampening"]), float(group["weight_decay"])
-        d = g
-        if weight_decay != 0:
-            d = g + weight_decay * p                # out of place: g is read-only
-        if mu != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = d.copy()
-            else:
-                buf *= mu
-                buf += d if dampening == 0 else (1.0 - dampening) * d
-            d = d + mu * buf if group["nesterov"] else buf
-        p -= lr * d
+        momentum = float(group["momentum"])
+        buf = state.get("momentum_buffer") if momentum != 0 else None
+        first = momentum != 0 and buf is None
+        if first:
+            buf = state["momentum_buffer"] = get_array_module(p).empty_like(p)
+        # one pass over p, g and buf (kernels/reference.py spells the steps out)
+        kernels.sgd_update(p, g, buf, float(group["lr"]), momentum, float(group["dampening"]),
+                           float(group["weight_decay"]), bool(group["nesterov"]), first)
