@@ -19,7 +19,9 @@ Where the speed comes from:
 - loops that LLVM can vectorise: one output array per loop (with several, it must prove
   at run time that none of them overlaps the inputs, and soon gives up), indexed by the
   loop counter itself, through a slice (``v = a[s:s + L]; v[l]``, not ``a[s + l]``: an
-  index that might be negative gets Numba's wrap-around test, which blocks SIMD code);
+  index that might be negative gets Numba's wrap-around test, which blocks SIMD code),
+  or by an unsigned index (``uintp``), which has no such test (im2col/col2im, where a
+  slice per short row would cost more than the row);
 - ``prange`` splits the outermost loop over the cores. Each parallel iteration owns
   the part of the output it writes (a row of cols, an (n, c) image plane), so the
   scatter-adds of the backward passes need no locks and no atomics. Each kernel is also
@@ -30,7 +32,7 @@ import os
 import types
 
 import numpy as np
-from numba import config, get_num_threads, njit, prange
+from numba import config, get_num_threads, njit, prange, uintp
 
 # prange loops run on a pool of threads, and every conv alternates them with the GEMMs
 # of NumPy's BLAS, which has a pool of its own on the same cores. We use Numba's own
@@ -53,7 +55,8 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input", "clamp", "band_backward", "silu", "silu_backward", "sgd_update",
+           "batch_norm_backward_input", "clamp", "band_backward", "silu", "silu_backward",
+           "sgd_update",
            "winograd_input_transform", "winograd_input_transform_backward",
            "winograd_output_transform", "winograd_output_transform_backward"]
 
@@ -112,6 +115,7 @@ _inside = _jit(_inside_range)
 # rows per conv that overhead would dominate.
 def _im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols):
     N, C, H, W = x.shape
+    xf, cf = x.reshape(-1), cols.reshape(-1)       # flat views, for the unsigned indices
     for r in prange(C * KH * KW):                   # one row of cols per iteration
         c, kh, kw = r // (KH * KW), (r // KW) % KH, r % KW
         ow0, ow1 = _inside(W, SW, kw * DW - PW, OW)
@@ -125,19 +129,24 @@ def _im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols):
                     continue
                 for ow in range(ow0):
                     cols[r, base + ow] = 0
-                for ow in range(ow0, ow1):
-                    cols[r, base + ow] = x[n, c, ih, ow * SW - PW + kw * DW]
+                # the inside of the row, cols[r, base + ow] = x[n, c, ih, ow*SW - PW + kw*DW],
+                # with unsigned indices: Numba tests a signed index for being negative
+                # (wrap-around), which keeps the loop from compiling to plain loads
+                dst = uintp(r * cols.shape[1] + base + ow0)
+                src = uintp(((n * C + c) * H + ih) * W + ow0 * SW - PW + kw * DW)
+                for j in range(uintp(ow1 - ow0)):
+                    cf[dst + j] = xf[src + j * uintp(SW)]
                 for ow in range(ow1, OW):
                     cols[r, base + ow] = 0
 
 
 def _col2im(cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, dx):
     N, C, H, W = dx.shape
+    cf, dxf = cols.reshape(-1), dx.reshape(-1)
     for nc in prange(N * C):                        # one image plane per iteration
         n, c = nc // C, nc % C
-        for ih in range(H):
-            for iw in range(W):
-                dx[n, c, ih, iw] = 0
+        for i in range(uintp(H * W)):
+            dxf[uintp(nc * H * W) + i] = 0
         for kh in range(KH):
             for kw in range(KW):
                 r = (c * KH + kh) * KW + kw
@@ -146,9 +155,11 @@ def _col2im(cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, dx):
                     ih = oh * SH - PH + kh * DH
                     if ih < 0 or ih >= H:
                         continue
-                    base = (n * OH + oh) * OW
-                    for ow in range(ow0, ow1):
-                        dx[n, c, ih, ow * SW - PW + kw * DW] += cols[r, base + ow]
+                    # dx[n, c, ih, ow*SW - PW + kw*DW] += cols[r, (n*OH + oh)*OW + ow]
+                    src = uintp(r * cols.shape[1] + (n * OH + oh) * OW + ow0)
+                    dst = uintp((nc * H + ih) * W + ow0 * SW - PW + kw * DW)
+                    for j in range(uintp(ow1 - ow0)):
+                        dxf[dst + j * uintp(SW)] += cf[src + j]
 
 
 im2col_cpu = _jit_parallel(_im2col)

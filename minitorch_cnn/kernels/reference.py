@@ -32,8 +32,9 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
            "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
            "batch_norm_backward_input", "clamp", "band_backward", "sigmoid", "silu",
-           "silu_backward", "sgd_update", "winograd_input_transform", "winograd_input_transform_backward",
-           "winograd_output_transform", "winograd_output_transform_backward",
+           "silu_backward", "sgd_update", "winograd_input_transform",
+           "winograd_input_transform_backward", "winograd_output_transform",
+           "winograd_output_transform_backward",
            "WINOGRAD_BT", "WINOGRAD_G", "WINOGRAD_AT"]
 
 
