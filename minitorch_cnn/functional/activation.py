@@ -52,15 +52,10 @@ class LeakyReLU(Function):
         return get_array_module(g).where(self.saved[0], g, g * self.slope)
 
 
-def _sigmoid(x):
-    """1 / (1 + e^-x) without overflow (kernels/reference.py shows how)."""
-    return kernels.reference.sigmoid(x)
-
-
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x);  dy/dx = y (1 - y).  Saves y."""
     def forward(self, x):
-        y = _sigmoid(x)
+        y = kernels.reference.sigmoid(x)            # without overflow: see there
         self.save_for_backward(y)
         return y
 

@@ -926,45 +926,36 @@ def _sigmoid_from(v, e):
 sigmoid_from = _jit(_sigmoid_from)
 
 
-def _silu(x, y):                                    # flat (1-D) views
-    n = y.shape[0]
+def _silu(x, g, out):                               # flat (1-D) views
+    """out = silu(x) (g None), or the gradient g * silu'(x) = g * s (1 + x (1 - s))."""
+    n = out.shape[0]
     T = max(1, min(64, n // _CHUNK))                # pieces for the threads
     for t in prange(T):
-        e = np.empty(_CHUNK, dtype=y.dtype)
+        e = np.empty(_CHUNK, dtype=out.dtype)       # e^-|x| of one chunk, in L1
         bits = np.empty(_CHUNK, dtype=np.int32)
         for i0 in range(t * n // T, (t + 1) * n // T, _CHUNK):
             i1 = min(i0 + _CHUNK, (t + 1) * n // T)
-            xs, ys, es = x[i0:i1], y[i0:i1], e[:i1 - i0]
+            xs, ys, es = x[i0:i1], out[i0:i1], e[:i1 - i0]
             exp_neg_abs(xs, es, bits)
-            for j in range(ys.shape[0]):
-                ys[j] = xs[j] * sigmoid_from(xs[j], es[j])
-
-
-def _silu_backward(g, x, dx):                       # flat (1-D) views
-    n = dx.shape[0]
-    T = max(1, min(64, n // _CHUNK))
-    for t in prange(T):
-        e = np.empty(_CHUNK, dtype=dx.dtype)
-        bits = np.empty(_CHUNK, dtype=np.int32)
-        for i0 in range(t * n // T, (t + 1) * n // T, _CHUNK):
-            i1 = min(i0 + _CHUNK, (t + 1) * n // T)
-            xs, gs, ds, es = x[i0:i1], g[i0:i1], dx[i0:i1], e[:i1 - i0]
-            exp_neg_abs(xs, es, bits)
-            for j in range(ds.shape[0]):
-                v = xs[j]
-                s = sigmoid_from(v, es[j])
-                ds[j] = gs[j] * (s * (_ONE + v * (_ONE - s)))   # s (1 + x (1 - s))
+            if g is None:                           # forward (Numba compiles one branch)
+                for j in range(ys.shape[0]):
+                    ys[j] = xs[j] * sigmoid_from(xs[j], es[j])
+            else:
+                gs = g[i0:i1]
+                for j in range(ys.shape[0]):
+                    v = xs[j]
+                    s = sigmoid_from(v, es[j])
+                    ys[j] = gs[j] * (s * (_ONE + v * (_ONE - s)))
 
 
 silu_cpu = _jit_parallel(_silu)
-silu_backward_cpu = _jit_parallel(_silu_backward)
 
 
 def silu(x):
     if x.dtype.kind != "f":
         return reference.silu(x)
     y = np.empty(x.shape, dtype=x.dtype)
-    silu_cpu(np.ascontiguousarray(x).reshape(-1), y.reshape(-1))
+    silu_cpu(np.ascontiguousarray(x).reshape(-1), None, y.reshape(-1))
     return y
 
 
@@ -972,8 +963,8 @@ def silu_backward(g, x):
     if g.dtype != x.dtype or x.dtype.kind != "f":
         return reference.silu_backward(g, x)
     dx = np.empty(x.shape, dtype=x.dtype)
-    silu_backward_cpu(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(x).reshape(-1),
-                      dx.reshape(-1))
+    silu_cpu(np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(g).reshape(-1),
+             dx.reshape(-1))
     return dx
 
 
@@ -990,8 +981,6 @@ def _sgd_update(p, g, buf, lr, mu, one_minus_tau, wd, nesterov, first):   # flat
         if mu != 0:
             if first:
                 b = d
-            elif one_minus_tau == 1:
-                b = mu * buf[i] + d
             else:
                 b = mu * buf[i] + one_minus_tau * d
             buf[i] = b
