@@ -49,7 +49,8 @@ GEMMs fell from ~60 to 0.5 GFLOP/s here with 2 threads on 2 busy cores, torch's 
 
 Writes ``models_<device>.csv``, ``.png`` (bar chart of the ratios) and ``.md`` (the table,
 with the machine) to ``--out`` (benchmarks/results). ``--profile`` instead writes, per
-model, a cProfile listing and a per-op table of our training step (``profile_<model>.txt``).
+model, a cProfile listing and a per-op table of our training step, and each conv layer's
+time against PyTorch's, each timed inside its own step (``profile_<model>.txt``).
 """
 import argparse
 import json
@@ -89,7 +90,8 @@ def build_parser():
     p.add_argument("--kernels", choices=["fast", "reference"], default="fast")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     p.add_argument("--profile", action="store_true",
-                   help="profile our training step (cProfile + per-op times) instead")
+                   help="profile our training step (cProfile, per-op times, conv layers "
+                        "against PyTorch's) instead")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                  "results"))
     p.add_argument("--memory-child", choices=["ours", "torch"], help=argparse.SUPPRESS)
@@ -453,18 +455,105 @@ class OpTimer:
             setattr(owner, name, fn)
 
 
+def conv_layers(pair, steps):
+    """Per conv layer shape, ms per call of forward and of backward, ours and PyTorch's,
+    each timed inside its own training steps: {(C, H, W, OC, KH, KW): {(side, phase):
+    [total seconds, calls]}}. Ours: Conv2d.forward/backward wrapped with timers (the
+    kernels and GEMMs inside included); PyTorch's: torch.profiler's total CPU time of
+    aten::convolution and aten::convolution_backward, grouped by input shapes. Strides
+    are not told apart (the shapes are the key)."""
+    import time
+    from torch.profiler import ProfilerActivity, profile
+
+    from minitorch_cnn.functional import conv as conv_module
+
+    table = {}
+
+    def add(key, side, phase, seconds, calls=1):
+        entry = table.setdefault(key, {}).setdefault((side, phase), [0.0, 0])
+        entry[0] += seconds
+        entry[1] += calls
+
+    forward, backward = conv_module.Conv2d.forward, conv_module.Conv2d.backward
+
+    def timed_forward(self, x, w, *args, **kwargs):
+        t0 = time.perf_counter()
+        y = forward(self, x, w, *args, **kwargs)
+        self.layer_key = tuple(x.shape[1:]) + (w.shape[0],) + tuple(w.shape[2:])
+        add(self.layer_key, "ours", "forward", time.perf_counter() - t0)
+        return y
+
+    def timed_backward(self, gy):
+        t0 = time.perf_counter()
+        grads = backward(self, gy)
+        add(self.layer_key, "ours", "backward", time.perf_counter() - t0)
+        return grads
+
+    conv_module.Conv2d.forward, conv_module.Conv2d.backward = timed_forward, timed_backward
+    try:
+        for _ in range(steps):
+            pair.train_ours()
+    finally:
+        conv_module.Conv2d.forward, conv_module.Conv2d.backward = forward, backward
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            pair.train_torch()
+    for event in prof.key_averages(group_by_input_shape=True):
+        if event.key not in ("aten::convolution", "aten::convolution_backward"):
+            continue
+        shapes = event.input_shapes        # forward: (x, w, ...); backward: (gy, x, w, ...)
+        x, w = (shapes[0], shapes[1]) if event.key == "aten::convolution" else shapes[1:3]
+        key = tuple(x[1:]) + (w[0],) + tuple(w[2:])
+        phase = "forward" if event.key == "aten::convolution" else "backward"
+        add(key, "torch", phase, event.cpu_time_total * 1e-6, event.count)
+    return table
+
+
+def conv_layers_report(table, steps):
+    """The lines of conv_layers' table, the costliest layer shape first."""
+    def ms(entry, side, phase):
+        seconds, calls = entry.get((side, phase), (0.0, 0))
+        return 1e3 * seconds / calls if calls else float("nan")
+
+    out = ["", f"Conv layers, each engine timed inside {steps} of its own training steps",
+           "(ours: the Conv2d op with its kernels and GEMMs; PyTorch: torch.profiler,",
+           "aten::convolution and aten::convolution_backward), mean ms per call:",
+           f"  {'input C x H x W -> OC, kernel':<32}{'calls':>6}{'ours fwd':>10}{'bwd':>8}"
+           f"{'torch fwd':>11}{'bwd':>8}{'torch/ours':>12}"]
+    totals = {"ours": 0.0, "torch": 0.0}
+
+    def per_step(entry, side):
+        return sum(entry.get((side, ph), (0.0, 0))[0] for ph in ("forward", "backward")) / steps
+
+    for key, entry in sorted(table.items(), key=lambda kv: -per_step(kv[1], "ours")):
+        C, H, W, OC, KH, KW = key
+        calls = entry.get(("ours", "forward"), (0.0, 0))[1] // steps
+        row = [ms(entry, s, ph) for s in ("ours", "torch") for ph in ("forward", "backward")]
+        ratio = (row[2] + row[3]) / (row[0] + row[1])
+        for side in totals:
+            totals[side] += per_step(entry, side)
+        out.append(f"  {f'{C}x{H}x{W} -> {OC}, {KH}x{KW}':<32}{calls:>6}{row[0]:>10.2f}"
+                   f"{row[1]:>8.2f}{row[2]:>11.2f}{row[3]:>8.2f}{ratio:>12.2f}")
+    out.append(f"  all convs, per step: ours {1e3 * totals['ours']:.0f} ms, "
+               f"PyTorch {1e3 * totals['torch']:.0f} ms")
+    return out
+
+
 def profile_model(name, a, steps=2):
-    """Text report of where our training step's time goes (see ``--profile``)."""
+    """Text report of where our training step's time goes (see ``--profile``), and our
+    conv layers against PyTorch's."""
     import cProfile
     import io
     import pstats
     import time
 
-    pair = Pair(name, a.batch_size, "cpu", sides=("ours",))
+    pair = Pair(name, a.batch_size, "cpu")
     pair.set_mode(True)
     model, opt, x, y = pair.ours, pair.opt_ours, pair.x_ours, pair.y_ours
     for _ in range(a.warmup):
         pair.train_ours()
+        pair.train_torch()
 
     phases = {"forward + loss": [], "backward": [], "optimizer step": [], "step": []}
 
@@ -525,6 +614,8 @@ def profile_model(name, a, steps=2):
         t /= steps
         out.append(f"  {op:<44}{phase:<10}{ops.calls[(op, phase)] // steps:>6}"
                    f"{1e3 * t:>10.1f}{100 * t / total:>7.1f}")
+
+    out += conv_layers_report(conv_layers(pair, a.repeat), a.repeat)
 
     buf = io.StringIO()
     stats = pstats.Stats(prof, stream=buf)

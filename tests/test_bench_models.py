@@ -122,6 +122,13 @@ def test_profile_names_the_ops(tmp_path):
     text = (tmp_path / "profile_resnet56.txt").read_text()
     assert "conv backward" in text and "batchnorm forward" in text
     assert "outside ops" in text and "cProfile" in text
+    # each conv layer of ResNet-56, ours against torch's, with the ratio of their times
+    rows = [l.split() for l in text.splitlines() if l.startswith("  16x32x32 -> 16, 3x3")]
+    assert len(rows) == 1 and int(rows[0][4]) == 18          # 18 such layers in stage 1
+    ours_ms, torch_ms = sum(map(float, rows[0][5:7])), sum(map(float, rows[0][7:9]))
+    assert ours_ms > 0 and torch_ms > 0
+    assert float(rows[0][9]) == pytest.approx(torch_ms / ours_ms, rel=0.05, abs=0.01)
+    assert "all convs, per step" in text
 
 
 # ------------------------------------------------------------------ the helpers
