@@ -469,6 +469,9 @@ def conv_layers(pair, steps):
 
     table = {}
 
+    def layer_key(x_shape, w_shape):                # (C, H, W, OC, KH, KW)
+        return tuple(x_shape[1:]) + (w_shape[0],) + tuple(w_shape[2:])
+
     def add(key, side, phase, seconds, calls=1):
         entry = table.setdefault(key, {}).setdefault((side, phase), [0.0, 0])
         entry[0] += seconds
@@ -479,7 +482,7 @@ def conv_layers(pair, steps):
     def timed_forward(self, x, w, *args, **kwargs):
         t0 = time.perf_counter()
         y = forward(self, x, w, *args, **kwargs)
-        self.layer_key = tuple(x.shape[1:]) + (w.shape[0],) + tuple(w.shape[2:])
+        self.layer_key = layer_key(x.shape, w.shape)
         add(self.layer_key, "ours", "forward", time.perf_counter() - t0)
         return y
 
@@ -504,9 +507,8 @@ def conv_layers(pair, steps):
             continue
         shapes = event.input_shapes        # forward: (x, w, ...); backward: (gy, x, w, ...)
         x, w = (shapes[0], shapes[1]) if event.key == "aten::convolution" else shapes[1:3]
-        key = tuple(x[1:]) + (w[0],) + tuple(w[2:])
         phase = "forward" if event.key == "aten::convolution" else "backward"
-        add(key, "torch", phase, event.cpu_time_total * 1e-6, event.count)
+        add(layer_key(x, w), "torch", phase, event.cpu_time_total * 1e-6, event.count)
     return table
 
 
