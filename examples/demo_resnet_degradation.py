@@ -150,7 +150,7 @@ for name in PROFILED:
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     sched = optim.lr_scheduler.MultiStepLR(opt, MILESTONES, gamma=0.1)
     trainer = Trainer(model, opt, sched, device=args.device, out_dir=os.path.join(OUT, name),
-                      progress=not QUICK, plot=False)
+                      progress=not QUICK, plot=False, overwrite=True)   # a rerun starts over
     t0 = time.time()
     print(f"--- {name} ({n_params[name]:,} parameters)")
     trainer.fit(train_loader, test_loader, epochs=1)
