@@ -12,6 +12,10 @@ the leaves, summed where a tensor feeds several ops and summed over broadcast
 axes where an input was broadcast. Afterwards the graph is freed (saved arrays
 dropped) unless ``retain_graph=True``.
 
+The graph can be looked at from outside, with PyTorch's names: ``fn.next_functions``
+(the ops that made fn's inputs), ``topological_order(fn)`` (the order backward
+uses), and backward hooks on one op (``fn.register_prehook``, ``fn.register_hook``).
+
 Rule for every backward: never modify ``grad`` in place (it may be shared).
 """
 import threading
@@ -66,6 +70,8 @@ class Function:
     saved = ()         # arrays kept for backward, dropped when the graph is freed
     freed = False
     output_hooks = ()  # callables given dL/d(output) (see Tensor.register_hook)
+    prehooks = ()      # see register_prehook
+    hooks = ()         # see register_hook
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -77,6 +83,25 @@ class Function:
         any more comes back as its ``GraphEdge`` (shape, dtype, device and grad_fn, no
         data): see ``GraphEdge`` for why."""
         return tuple(e.resolve() if isinstance(e, GraphEdge) else e for e in self._inputs)
+
+    @property
+    def next_functions(self):
+        """As PyTorch's: one ``(op, 0)`` per positional input, the op that made that input
+        (0: its only output), or ``(None, 0)`` for a leaf or a constant. (PyTorch gives a
+        leaf that requires grad an ``AccumulateGrad`` node; here leaves are not ops.)"""
+        return tuple((e.grad_fn if isinstance(e, GraphEdge) else None, 0) for e in self._inputs)
+
+    def register_prehook(self, hook):
+        """Call ``hook(grad_outputs)`` just before this op's backward, with the tuple
+        ``(dL/d(output),)`` as Tensors; it may return a tuple to use instead. Returns a
+        handle whose ``remove()`` takes the hook out."""
+        return RemovableHandle(self, "prehooks", hook)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad_inputs, grad_outputs)`` just after this op's backward (Tensors,
+        None where an input gets no gradient); it may return new grad_inputs. Returns a
+        handle whose ``remove()`` takes the hook out."""
+        return RemovableHandle(self, "hooks", hook)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError
@@ -115,6 +140,37 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+class RemovableHandle:
+    """Adds ``hook`` to the tuple ``owner.<attr>``; ``remove()`` takes it out again."""
+
+    def __init__(self, owner, attr, hook):
+        self.owner, self.attr, self.hook = owner, attr, hook
+        setattr(owner, attr, tuple(getattr(owner, attr)) + (hook,))
+
+    def remove(self):
+        hooks = getattr(self.owner, self.attr)
+        if self.hook in hooks:
+            i = hooks.index(self.hook)
+            setattr(self.owner, self.attr, hooks[:i] + hooks[i + 1:])
+        self.hook = None                 # a second remove() does nothing
+
+
+def _call_hooks(hooks, grads, *args):
+    """Run backward hooks on ``grads`` (arrays or None): each sees them as Tensors and may
+    return replacements; gives back arrays."""
+    Tensor = _tensor.Tensor
+    for hook in hooks:
+        new = hook(tuple(None if g is None else Tensor(g) for g in grads), *args)
+        if new is not None:
+            if len(new) != len(grads) or not all(g is None or isinstance(g, Tensor)
+                                                 for g in new):
+                raise RuntimeError(f"backward hook {hook!r} returned ("
+                                   f"{', '.join(type(g).__name__ for g in new)}); expected "
+                                   f"None, or {len(grads)} gradients as Tensors or None")
+            grads = tuple(None if g is None else g.data for g in new)
+    return grads
+
+
 class GraphEdge:
     """A non-leaf input as the graph keeps it: the op that made it (the way back), its
     shape, dtype and device (to shape its gradient), and a weak reference to the Tensor.
@@ -144,11 +200,6 @@ class GraphEdge:
         return f"GraphEdge(shape={self.shape}, grad_fn={self.grad_fn!r})"
 
 
-def _parent_fn(entry):
-    """The op that produced input ``entry`` of some op, or None (a leaf or a constant)."""
-    return entry.grad_fn if isinstance(entry, GraphEdge) else None
-
-
 def unbroadcast(grad, shape):
     """Sum ``grad`` over the axes that broadcasting added or stretched, so that
     it has ``shape`` again: (2, 3, 4) -> (3, 1) sums axis 0 and axis 2."""
@@ -163,12 +214,12 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def _topological_order(root_fn):
-    """Ops reachable from ``root_fn``, each after every op that produced its inputs.
+def topological_order(root_fn):
+    """Ops reachable from ``root_fn`` (a ``grad_fn``), each after every op that produced
+    its inputs; ``backward`` walks this list from the end.
 
     Iterative post-order DFS: a 1,000-layer network cannot hit the recursion limit.
     """
-    Tensor = _tensor.Tensor
     order, visited = [], set()
     stack = [(root_fn, False)]
     while stack:
@@ -180,8 +231,7 @@ def _topological_order(root_fn):
             continue
         visited.add(id(fn))
         stack.append((fn, True))
-        for e in fn._inputs:
-            parent = _parent_fn(e)
+        for parent, _ in fn.next_functions:
             if parent is not None and id(parent) not in visited:
                 stack.append((parent, False))
     return order
@@ -213,7 +263,7 @@ def backward(root, grad=None, retain_graph=False):
         raise RuntimeError("Trying to backward through the graph a second time; "
                            "pass retain_graph=True to the first backward() call")
 
-    order = _topological_order(root.grad_fn)
+    order = topological_order(root.grad_fn)
     grads = {id(root.grad_fn): grad}          # dL/d(output of fn), keyed by fn
     given = set()                             # ids of arrays already stored in a leaf's .grad
     for fn in reversed(order):
@@ -225,9 +275,13 @@ def backward(root, grad=None, retain_graph=False):
                                "pass retain_graph=True to the first backward() call")
         for hook in fn.output_hooks:          # Tensor.register_hook / retain_grad
             hook(g_out)
+        if fn.prehooks:                       # fn.register_prehook
+            g_out, = _call_hooks(fn.prehooks, (g_out,))
         g_in = fn.backward(g_out)
         if not isinstance(g_in, tuple):
             g_in = (g_in,)
+        if fn.hooks:                          # fn.register_hook
+            g_in = _call_hooks(fn.hooks, g_in, (_tensor.Tensor(g_out),))
         for t, g in zip(fn._inputs, g_in):       # t: a leaf Tensor or a GraphEdge
             if g is None or not isinstance(t, (Tensor, GraphEdge)) or not t.requires_grad:
                 continue

@@ -182,3 +182,138 @@ def test_wrong_target_dtype_for_class_losses(device):
 def test_only_float_tensors_take_gradients():
     with pytest.raises(RuntimeError, match="only floating-point tensors can require grad"):
         mt.tensor([1, 2, 3], requires_grad=True)
+
+
+# ------------------------------------------------- the graph and hooks, seen from outside
+def test_next_functions_and_topological_order(device):
+    from minitorch_cnn.autograd import topological_order
+    a, b = leaf([1.0, 2.0], device), leaf([3.0, 4.0], device)
+    m = a * b
+    e = m.exp()
+    z = e + m                                  # m feeds exp and add: a diamond
+    assert [type(f).__name__ for f, _ in z.grad_fn.next_functions] == ["Exp", "Mul"]
+    assert z.grad_fn.next_functions[1] == (m.grad_fn, 0)
+    assert m.grad_fn.next_functions == ((None, 0), (None, 0))     # two leaves
+    order = topological_order(z.grad_fn)
+    assert order[-1] is z.grad_fn and len(order) == 3
+    pos = {id(f): i for i, f in enumerate(order)}
+    for f in order:                            # every op after the ops that fed it
+        assert all(pos[id(p)] < pos[id(f)] for p, _ in f.next_functions if p is not None)
+    # the same structure as PyTorch's graph (where leaves are AccumulateGrad nodes)
+    torch = pytest.importorskip("torch")
+    ta, tb = (torch.tensor([1.0, 2.0], requires_grad=True) for _ in range(2))
+    tm = ta * tb
+    tz = tm.exp() + tm
+    assert [type(f).__name__.rstrip("0123456789") for f, _ in tz.grad_fn.next_functions] \
+        == ["ExpBackward", "MulBackward"]
+    assert tz.grad_fn.next_functions[1][0] is tm.grad_fn
+
+
+def test_graph_walk_of_a_deep_chain_has_no_recursion_limit():
+    from minitorch_cnn.autograd import topological_order
+    y = leaf([1.0], "cpu")
+    for _ in range(3000):
+        y = y * 1.0
+    assert len(topological_order(y.grad_fn)) == 3000
+
+
+def test_backward_hooks_see_the_gradients_torch_sees(device):
+    torch = pytest.importorskip("torch")
+    av, bv = np.array([1.0, -2.0, 3.0]), np.array([0.5, 4.0, -1.0])
+    ours, theirs = {}, {}
+
+    def record(into, key):
+        def hook(*grads):                      # (grad_outputs,) or (grad_inputs, grad_outputs)
+            into[key] = [to_numpy(g) for gs in grads for g in gs]
+        return hook
+
+    a, b = leaf(av, device), leaf(bv, device)
+    y = a * b
+    y.grad_fn.register_prehook(record(ours, "pre"))
+    y.grad_fn.register_hook(record(ours, "post"))
+    (y * y).sum().backward()
+    ta, tb = (torch.tensor(v, requires_grad=True) for v in (av, bv))
+    ty = ta * tb
+    ty.grad_fn.register_prehook(record(theirs, "pre"))
+    ty.grad_fn.register_hook(record(theirs, "post"))
+    (ty * ty).sum().backward()
+    assert len(ours["pre"]) == 1 and len(ours["post"]) == 3    # (dy,), (da, db), (dy,)
+    for key in ("pre", "post"):
+        for o, t in zip(ours[key], theirs[key], strict=True):
+            np.testing.assert_allclose(o, t)
+    np.testing.assert_allclose(to_numpy(a.grad), ta.grad.numpy())
+
+
+def test_backward_hooks_replace_gradients_and_are_removable(device):
+    a, b = leaf([1.0, 2.0], device), leaf([3.0, 5.0], device)
+    y = a * b
+    h_pre = y.grad_fn.register_prehook(lambda go: (go[0] * 10,))      # scale dL/dy
+    y.grad_fn.register_hook(lambda gi, go: (gi[0], None))              # b gets nothing
+    y.sum().backward(retain_graph=True)
+    np.testing.assert_allclose(to_numpy(a.grad), [30.0, 50.0])
+    assert b.grad is None
+    h_pre.remove()
+    h_pre.remove()                             # twice: nothing more happens
+    a.grad = None
+    y.sum().backward(retain_graph=True)
+    np.testing.assert_allclose(to_numpy(a.grad), [3.0, 5.0])
+    assert y.grad_fn.prehooks == ()
+    # the same hook twice is called twice; each handle removes one
+    double = lambda go: (go[0] * 2,)           # noqa: E731
+    handles = [y.grad_fn.register_prehook(double) for _ in range(2)]
+    a.grad = None
+    y.sum().backward(retain_graph=True)
+    np.testing.assert_allclose(to_numpy(a.grad), [12.0, 20.0])
+    handles[0].remove()
+    a.grad = None
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(a.grad), [6.0, 10.0])
+
+
+def test_backward_hook_returning_the_wrong_count_is_refused():
+    a = leaf([1.0, 2.0], "cpu")
+    y = a * 2.0
+    y.grad_fn.register_hook(lambda gi, go: (gi[0], gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match=r"returned \(Tensor, Tensor, Tensor\); expected "
+                                           r"None, or 2 gradients as Tensors or None"):
+        y.sum().backward()
+    y = a * 2.0
+    y.grad_fn.register_prehook(lambda go: [go[0].numpy()])            # not Tensors
+    with pytest.raises(RuntimeError, match=r"returned \(ndarray\); expected None, or 1"):
+        y.sum().backward()
+
+
+def test_forward_pre_hooks_see_and_replace_the_inputs():
+    lin = mt.nn.Linear(3, 2)
+    seen = []
+    h1 = lin.register_forward_pre_hook(lambda m, args: seen.append((m, args[0].shape)))
+    x = mt.randn(4, 3)
+    lin(x)
+    assert seen == [(lin, (4, 3))]
+    h2 = lin.register_forward_pre_hook(lambda m, args: args[0] * 0)   # one value: the new x
+    out = lin(x)
+    np.testing.assert_allclose(out.data, np.broadcast_to(lin.bias.data, (4, 2)))
+    h2.remove()
+    h1.remove()
+    np.testing.assert_allclose(lin(x).data, F.linear(x, lin.weight, lin.bias).data)
+    assert len(seen) == 2
+    # a tuple replaces all the positional inputs; the forward hook gets the new ones
+    got = []
+    lin.register_forward_pre_hook(lambda m, args: (args[0][:1],))
+    lin.register_forward_hook(lambda m, args, out: got.append((args[0].shape, out.shape)))
+    lin(x)
+    assert got == [((1, 3), (1, 2))]
+
+
+def test_module_forward_pre_hook_sees_every_module():
+    from minitorch_cnn.nn.module import register_module_forward_pre_hook
+    model = mt.nn.Sequential(mt.nn.Linear(3, 4), mt.nn.ReLU(), mt.nn.Linear(4, 2))
+    called = []
+    handle = register_module_forward_pre_hook(lambda m, args: called.append(type(m).__name__))
+    try:
+        model(mt.randn(2, 3))
+    finally:
+        handle.remove()
+    assert called == ["Sequential", "Linear", "ReLU", "Linear"]
+    model(mt.randn(2, 3))
+    assert len(called) == 4                    # removed: no more calls
