@@ -28,6 +28,10 @@ __all__ = ["training_curves", "first_layer_filters", "feature_maps", "gradient_n
 
 # tick labels as plain numbers on log axes: 0.5, 2, 10 (not 5 x 10^-1, 2 x 10^0, 10^1)
 _PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
+# ... and between the decades only 2 and 5 x 10^k, so that the labels do not crowd
+_PLAIN_MINOR = FuncFormatter(
+    lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v))) in (2, 5)
+    else "")
 
 
 def _figure(width, height):
@@ -299,7 +303,7 @@ def gradient_flow(records, path=None, title=None):
         ax.legend()
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(_PLAIN)
-    ax.yaxis.set_minor_formatter(_PLAIN)
+    ax.yaxis.set_minor_formatter(_PLAIN_MINOR)
     ax.set_xlabel("layer (input side -> output side)")
     ax.set_ylabel("gradient L2 norm")
     ax.grid(alpha=0.3, which="both")
