@@ -570,6 +570,25 @@ def test_training_curves_from_records_and_csv(tmp_path):
         plots.training_curves([{"epoch": 1, "lr": 0.1}])
 
 
+def test_training_curves_one_epoch_and_title(tmp_path):
+    """After one epoch: one labelled point per curve on a single 'epoch 1' tick (not
+    ticks at 0.945 ... 1.050), values against zero, and the title the trainer passes."""
+    rec = [{"epoch": 1, "train_loss": 1.93, "val_loss": 1.71, "train_acc": 0.29,
+            "val_acc": 0.37, "lr": 0.01}]
+    fig = plots.training_curves(rec, tmp_path / "one.png", title="vgg11_bn on shapes, lr 0.01")
+    check_png(tmp_path / "one.png")
+    assert fig._suptitle.get_text() == "vgg11_bn on shapes, lr 0.01"
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1.0]
+        assert ax.get_ylim()[0] == 0
+        assert {t.get_text() for t in ax.texts} & {"1.93", "0.29"}     # values written out
+    assert fig.axes[1].get_ylim()[1] == pytest.approx(1.05)
+    assert "fraction" in fig.axes[1].get_ylabel() and "loss" in fig.axes[0].get_ylabel()
+    pct = [{"epoch": e, "train_err": 50 / e} for e in (1, 2, 3)]
+    fig = plots.training_curves(pct)
+    assert "%" in fig.axes[0].get_ylabel() and "3 epochs" in fig._suptitle.get_text()
+
+
 def test_filters_and_feature_maps(tmp_path):
     mt.manual_seed(0)
     model = small_cnn()
@@ -605,12 +624,18 @@ def test_complexity_chart(tmp_path):
     rows = [{"name": n, "top1": IMAGENET[n].top1, "gmacs": IMAGENET[n].gmacs,
              "params": IMAGENET[n].params, "source": IMAGENET[n].source, "measured": False}
             for n in ("alexnet", "vgg16", "vgg19_bn", "resnet50", "mobilenet_v2",
-                      "efficientnet_b0", "efficientnet_b7", "googlenet", "mobilenet_v1")]
+                      "efficientnet_b0", "efficientnet_b7", "googlenet", "mobilenet_v1",
+                      "resnet18", "resnet101", "densenet161", "resnet152", "wide_resnet50_2")]
     fig = plots.complexity_chart(tmp_path / "chart.png", rows=rows)
     check_png(tmp_path / "chart.png", 30_000)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert {t.get_text() for t in ax.texts} == {r["name"] for r in rows}
+    # no two labels overlap (the chart places them: googlenet/resnet18 sat on each other)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_complexity_data_from_the_zoo():
