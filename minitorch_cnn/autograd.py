@@ -17,6 +17,12 @@ The graph can be looked at from outside, with PyTorch's names: ``fn.next_functio
 uses), and backward hooks on one op (``fn.register_prehook``, ``fn.register_hook``).
 
 Rule for every backward: never modify ``grad`` in place (it may be shared).
+
+In-place writes (``t[i] = v``, ``t += 1`` outside the graph, ``t.zero_()``) are
+checked as PyTorch checks them: each write stamps the memory it changed with a
+counter (``mark_written``), each op records the counter when it runs, and backward
+refuses an op whose saved arrays were written after it ran, since its gradient would be
+computed from numbers it never saw. The cost outside in-place writes: one integer per op.
 """
 import threading
 import weakref
@@ -57,6 +63,51 @@ class enable_grad(no_grad):
         set_grad_enabled(True)
 
 
+# ------------------------------------------------------------ in-place writes
+# _writes counts the in-place writes so far; _written maps id(memory owner) to the count at
+# its last write (NumPy arrays are not hashable, so they cannot be keys themselves). An id
+# is enough: an op's saved array keeps its owner alive, so a later write to an owner with
+# the same id is a write to that very memory. A weak reference drops the entry when the
+# owner dies.
+_writes = 0
+_written = {}
+
+
+def _owner(a):
+    """The array that owns ``a``'s memory: ``a`` itself, or the array it is a view of."""
+    while getattr(a, "base", None) is not None and hasattr(a.base, "dtype"):
+        a = a.base
+    return a
+
+
+def mark_written(a):
+    """Record that raw array ``a`` (or the memory it views) was just changed in place."""
+    global _writes
+    _writes += 1
+    owner = _owner(a)
+    key = id(owner)
+    if key not in _written:
+        try:
+            weakref.finalize(owner, _written.pop, key, None)
+        except TypeError:          # an array type without weak references: the entry stays
+            pass
+    _written[key] = _writes
+
+
+def _check_saved_unchanged(fn):
+    """Raise if an array ``fn`` saved for backward was written in place after ``fn`` ran."""
+    for a in fn.saved:
+        if not hasattr(a, "base"):                # None, a Python number, a shape
+            continue
+        if _written.get(id(_owner(a)), 0) > fn.version:
+            raise RuntimeError(
+                f"one of the arrays needed for gradient computation has been modified by an "
+                f"in-place operation: {type(fn).__name__} saved an array of shape "
+                f"{tuple(a.shape)} ({a.dtype}) that was written after it ran (t[i] = v, "
+                f"t += v or t.zero_() on that tensor or on a view of it). Change a copy "
+                f"instead (t = t.clone()), or make the change after backward().")
+
+
 class Function:
     """Base class of every differentiable op.
 
@@ -72,6 +123,7 @@ class Function:
     output_hooks = ()  # callables given dL/d(output) (see Tensor.register_hook)
     prehooks = ()      # see register_prehook
     hooks = ()         # see register_hook
+    version = 0        # the count of in-place writes when the op ran (see mark_written)
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -131,6 +183,7 @@ class Function:
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = Tensor(fn.forward(*raw, **params), requires_grad=requires_grad)
         if requires_grad:
+            fn.version = _writes
             fn._inputs = tuple(GraphEdge(a) if isinstance(a, Tensor) and a.grad_fn is not None
                                else a for a in args)
             out.grad_fn = fn
@@ -273,6 +326,8 @@ def backward(root, grad=None, retain_graph=False):
         if fn.freed:
             raise RuntimeError("Trying to backward through the graph a second time; "
                                "pass retain_graph=True to the first backward() call")
+        if _writes > fn.version:              # something was written in place since
+            _check_saved_unchanged(fn)
         for hook in fn.output_hooks:          # Tensor.register_hook / retain_grad
             hook(g_out)
         if fn.prehooks:                       # fn.register_prehook

@@ -47,6 +47,7 @@ import numpy as np
 from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
+from .dtypes import check_same_dtype
 from .shape import reshape
 
 __all__ = ["conv2d", "conv_output_size"]
@@ -451,6 +452,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"got {padding!r}")
     else:
         padding = _pair(padding, "padding")
+    check_same_dtype("conv2d", input, weight=weight, bias=bias)
     check_conv2d_args(input.shape, weight.shape, input.dtype, weight.dtype, stride, padding,
                       dilation, groups)
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):

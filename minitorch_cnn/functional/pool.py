@@ -9,6 +9,9 @@ Window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + DH*(KH-1).
 
 with ceil_mode rounding up, so that a last, partial window covers the rest of the input
 (torch drops it again if it would start in the bottom padding).
+
+dtypes: float32 and float64; max_pool2d also takes integers, as torch. A window that holds
+a NaN gives NaN, and its gradient goes to the NaN (kernels/reference.py has the rule).
 """
 import numpy as np
 
@@ -17,6 +20,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .conv import _pair
+from .dtypes import check_float
 from .shape import reshape
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -51,6 +55,9 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
                          f"{(DH * (KH - 1) + 1, DW * (KW - 1) + 1)}, so that every window "
                          f"holds at least one input pixel")
     H, W = x.shape[2:]
+    if H < 1 or W < 1:
+        raise ValueError(f"{op}: expected an input of at least 1x1 pixels, got shape "
+                         f"{tuple(x.shape)}")
     OH = pool_output_size(H, KH, SH, PH, DH, ceil_mode)
     OW = pool_output_size(W, KW, SW, PW, DW, ceil_mode)
     if OH < 1 or OW < 1:
@@ -100,6 +107,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """Max over KH x KW windows (torch.nn.functional.max_pool2d); stride defaults to the
     kernel size. With return_indices, also the flat index (ih*W + iw) of each max."""
+    if input.dtype.kind not in "iu":
+        check_float("max_pool2d", input)
     geom = _pool_args("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
     indices = [] if return_indices else None
     y = MaxPool2d.apply(input, geom=geom, indices=indices)
@@ -149,6 +158,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """Mean over KH x KW windows (torch.nn.functional.avg_pool2d). Padding counts as zeros
     in the divisor if count_include_pad; divisor_override replaces the divisor."""
+    check_float("avg_pool2d", input)
     KH, KW, SH, SW, PH, PW, _, _, OH, OW = _pool_args("avg_pool2d", input, kernel_size, stride,
                                                      padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
@@ -165,6 +175,9 @@ def _output_size(op, x, output_size):
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
                          f"got shape {tuple(x.shape)}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{op}: expected an input of at least 1x1 pixels, got shape "
+                         f"{tuple(x.shape)}")
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size, output_size)
     OH, OW = (x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
@@ -201,6 +214,7 @@ class AdaptiveMaxPool2d(MaxPool2d):
 @_batched
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (torch.nn.functional.adaptive_avg_pool2d)."""
+    check_float("adaptive_avg_pool2d", input)
     OH, OW = _output_size("adaptive_avg_pool2d", input, output_size)
     return AdaptiveAvgPool2d.apply(input, OH=OH, OW=OW)
 
@@ -208,6 +222,7 @@ def adaptive_avg_pool2d(input, output_size):
 @_batched
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling to a fixed output size (torch.nn.functional.adaptive_max_pool2d)."""
+    check_float("adaptive_max_pool2d", input)
     OH, OW = _output_size("adaptive_max_pool2d", input, output_size)
     indices = [] if return_indices else None
     y = AdaptiveMaxPool2d.apply(input, OH=OH, OW=OW, indices=indices)

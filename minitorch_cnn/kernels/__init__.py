@@ -10,13 +10,21 @@ write out (the bins of adaptive pooling, say) runs as its reference version, whi
 is already whole-array CuPy code there. The functions below only dispatch: the
 docstrings and the shape glossary live in ``reference.py``.
 """
+import numpy as np
+
 from .. import backend
 from . import reference, cpu
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _tier(a, name):
-    """The module whose ``name`` runs on array ``a`` under the current kernel switch."""
-    if backend.get_kernels() == "reference":
+    """The module whose ``name`` runs on array ``a`` under the current kernel switch.
+    The fast tiers are compiled for float32 and float64; any other dtype that reaches
+    a kernel (the ops check first) runs the reference version rather than fail inside
+    Numba."""
+    if backend.get_kernels() == "reference" or a.dtype not in _FAST_DTYPES:
         return reference
     if backend.is_cupy_array(a):
         from . import cuda             # imports CuPy, which is there if ``a`` is a CuPy array

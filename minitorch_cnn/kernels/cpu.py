@@ -540,15 +540,19 @@ def _max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, y, argmax):
         n, c = nc // C, nc % C
         for oh in range(OH):
             for ow in range(OW):
-                best, where = -np.inf, -1
+                best, where = x[n, c, 0, 0], -1
                 for kh in range(KH):
                     ih = oh * SH - PH + kh * DH
                     if ih < 0 or ih >= H:
                         continue
                     for kw in range(KW):
                         iw = ow * SW - PW + kw * DW
-                        if iw >= 0 and iw < W and x[n, c, ih, iw] > best:
-                            best, where = x[n, c, ih, iw], ih * W + iw
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[n, c, ih, iw]
+                        # the window's first pixel, a larger one, or NaN (v != v) wins
+                        if where < 0 or v > best or v != v:
+                            best, where = v, ih * W + iw
                 y[n, c, oh, ow] = best
                 argmax[n, c, oh, ow] = where
 
@@ -630,11 +634,12 @@ def _adaptive_max_pool2d(x, hbins, wbins, y, argmax):
         n, c = nc // C, nc % C
         for oh in range(OH):
             for ow in range(OW):
-                best, where = -np.inf, -1
+                best, where = x[n, c, 0, 0], -1
                 for ih in range(hbins[oh, 0], hbins[oh, 1]):
                     for iw in range(wbins[ow, 0], wbins[ow, 1]):
-                        if x[n, c, ih, iw] > best:
-                            best, where = x[n, c, ih, iw], ih * W + iw
+                        v = x[n, c, ih, iw]
+                        if where < 0 or v > best or v != v:     # as in _max_pool2d
+                            best, where = v, ih * W + iw
                 y[n, c, oh, ow] = best
                 argmax[n, c, oh, ow] = where
 
@@ -708,10 +713,10 @@ def adaptive_max_pool2d(x, OH, OW):
 
 
 def _through_band(g, v, lo, hi):
-    """The backward of a clamp to (lo, hi) at one number: g where lo < v < hi, else 0
-    (v is the clamped output; the kinks pass nothing, as in torch). The ReLU/ReLU6
-    kernel and the BatchNorm kernels with a fused activation share it."""
-    return g if v > lo and v < hi else 0
+    """The backward of a clamp to (lo, hi) at one number: 0 where v <= lo or v >= hi, else
+    g (v is the clamped output; the kinks pass nothing, NaN passes g, as in torch). The
+    ReLU/ReLU6 kernel and the BatchNorm kernels with a fused activation share it."""
+    return 0 if v <= lo or v >= hi else g
 
 
 _through_band = _jit(_through_band)

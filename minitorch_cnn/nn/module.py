@@ -267,11 +267,14 @@ class Module:
         (in place, as ``torch.nn.Module.to``)."""
         if device is not None and not isinstance(device, str):
             device, dtype = None, device
+        dt = None if dtype is None else np.dtype(dtype)
+        if dt is not None and dt not in (np.float32, np.float64):      # check before moving
+            raise TypeError(f"{type(self).__name__}.to: expected dtype float32 or float64 "
+                            f"(minitorch_cnn computes in those two), got {dt}")
         if device is not None:
             dev = backend.normalize_device(device)
             self._apply_to_tensors(lambda a: backend.to_device(a, dev))
-        if dtype is not None:
-            dt = np.dtype(dtype)
+        if dt is not None:
             self._apply_to_tensors(lambda a: a.astype(dt) if a.dtype.kind == "f" else a)
         return self
 
