@@ -131,6 +131,14 @@ def _():
     return lambda: m(mt.ones(1, 3, 1, 1)), [m]
 
 
+@case("BatchNorm2d empty batch in training", ValueError,
+      [r"BatchNorm2d\(3\): expected more than 1 value per channel when training, got input "
+       r"shape \(0, 3, 4, 4\) \(an empty batch has no mean or variance\)", r"model\.eval\(\)"])
+def _():
+    m = nn.BatchNorm2d(3)
+    return lambda: m(mt.ones(0, 3, 4, 4)), [m]
+
+
 @case("BatchNorm1d one sample", ValueError, [r"BatchNorm1d\(5\): expected more than 1 value "
                                              r"per channel"])
 def _():

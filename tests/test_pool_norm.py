@@ -356,23 +356,29 @@ def test_max_pool_layers_keep_nan():
                                        ("BatchNorm2d", (2, 3, 0, 4)),
                                        ("BatchNorm1d", (0, 3))])
 @pytest.mark.parametrize("kernels", ["fast", "reference"])
-def test_batch_norm_on_an_empty_batch_as_torch(cls, shape, kernels):
-    """As torch: an empty output, in training and in eval; the running statistics as
-    they were (num_batches_tracked still counts the step); zero parameter gradients."""
-    ours, theirs = getattr(nn, cls)(3), getattr(torch.nn, cls)(3)
-    for train in (True, False):
-        ours.train(train)
-        theirs.train(train)
-        x = mt.zeros(*shape, requires_grad=True)
-        with mt.backend.use_kernels(kernels):
-            y = ours(x)
-            y.sum().backward()
-        ty = theirs(torch.zeros(shape, requires_grad=True))
-        ty.sum().backward()
-        assert y.shape == tuple(ty.shape) and x.grad.shape == shape
-        for k, v in theirs.state_dict().items():
-            np.testing.assert_array_equal(to_numpy(ours.state_dict()[k]), v.numpy())
-        np.testing.assert_array_equal(to_numpy(ours.weight.grad), theirs.weight.grad.numpy())
+def test_batch_norm_on_an_empty_batch(cls, shape, kernels):
+    """Training on an empty batch is refused (no statistics to normalise with; torch
+    returns an empty output there), with nothing counted or moved; in eval mode an empty
+    output, as torch, with zero parameter gradients."""
+    ours, theirs = getattr(nn, cls)(3), getattr(torch.nn, cls)(3).eval()
+    before = {k: to_numpy(v).copy() for k, v in ours.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"{cls}\(3\): expected more than 1 value per channel "
+                                         rf"when training, got input shape .*empty batch.*"
+                                         rf"model\.eval\(\)"):
+        ours(mt.zeros(*shape))
+    for k, v in ours.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(v), before[k])
+    ours.eval()
+    x = mt.zeros(*shape, requires_grad=True)
+    with mt.backend.use_kernels(kernels):
+        y = ours(x)
+        y.sum().backward()
+    ty = theirs(torch.zeros(shape, requires_grad=True))
+    ty.sum().backward()
+    assert y.shape == tuple(ty.shape) and x.grad.shape == shape
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(ours.state_dict()[k]), v.numpy())
+    np.testing.assert_array_equal(to_numpy(ours.weight.grad), theirs.weight.grad.numpy())
 
 
 @pytest.mark.parametrize("cls,shape", [("BatchNorm2d", (1, 3, 1, 1)), ("BatchNorm1d", (1, 3)),

@@ -105,16 +105,20 @@ def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, traini
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: evaluation (training=False) needs running_mean and "
                          "running_var")
-    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
+    if training and input.shape[0] * math.prod(input.shape[2:]) <= 1:
         raise ValueError(one_value_per_channel(fn, input.shape))
 
 
 def one_value_per_channel(name, shape):
-    """The error of batch norm in training on one number per channel: its variance is
-    0 and x_hat = 0/0 (torch refuses it with the same words)."""
+    """The error of batch norm in training on at most one number per channel: one value
+    has no variance (x_hat = 0/0; torch refuses it with the same words), and an empty
+    batch has no statistics at all (torch returns an empty output there; we refuse it
+    too, since a training step on no data is a bug upstream, in the loader)."""
+    what = "an empty batch has no mean or variance" if 0 in tuple(shape) else \
+        "one value per channel has no variance"
     return (f"{name}: expected more than 1 value per channel when training, got input "
-            f"shape {tuple(shape)} (one value per channel has no variance); use a batch "
-            f"of at least 2 samples, or call model.eval() to use the running statistics")
+            f"shape {tuple(shape)} ({what}); use a batch of at least 2 samples, or call "
+            f"model.eval() to use the running statistics")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,

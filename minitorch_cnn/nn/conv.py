@@ -230,7 +230,7 @@ class _BatchNorm(Module):
         if own is not None and x.dtype != own.dtype:
             raise TypeError(mismatch_message(name, x.dtype, own.dtype, "weight" if own is
                                              self.weight else "running statistics"))
-        if self.training and x.shape[0] * math.prod(x.shape[2:]) == 1:
+        if self.training and x.shape[0] * math.prod(x.shape[2:]) <= 1:
             raise ValueError(one_value_per_channel(name, x.shape))      # before any update
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
