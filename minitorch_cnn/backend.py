@@ -53,15 +53,20 @@ def device_of(a):
 
 
 def normalize_device(device):
-    """Accept 'cpu', 'cuda', 'cuda:0' (one GPU is used) or None (cpu)."""
+    """Accept 'cpu', 'cuda', 'cuda:0' (one GPU is used: CuPy's current one), a
+    ``device`` (a str) or None (cpu)."""
     if device is None:
         return "cpu"
     name = str(device)
     if name == "cpu":
         return "cpu"
-    if name == "cuda" or name.startswith("cuda:"):
+    if name in ("cuda", "cuda:0"):
         return "cuda"
-    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+    if name.startswith("cuda:"):
+        raise ValueError(f"device {name!r}: minitorch_cnn uses one GPU, CuPy's current one, "
+                         f"as 'cuda' (or 'cuda:0'); to run on another GPU select it before "
+                         f"starting Python, e.g. CUDA_VISIBLE_DEVICES={name[5:]}")
+    raise ValueError(f"unknown device {str(device)!r}: expected 'cpu' or 'cuda'")
 
 
 def xp_for(device):

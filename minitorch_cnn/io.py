@@ -177,6 +177,8 @@ def _pack(obj, arrays, where):
         while name in arrays or name == _META:        # keep member names unique
             name, n = f"{where}~{n}", n + 1
         arrays[name] = _numpy_array(obj, where)
+        if isinstance(obj, Tensor):    # comes back as a Tensor from load_checkpoint(tensors=True)
+            return {"__array__": name, "tensor": True}
         return {"__array__": name}
     if isinstance(obj, dict):      # keys may be ints (optimizer state): keep their type
         items = []
@@ -198,15 +200,18 @@ def _pack(obj, arrays, where):
                     f"strings, None and arrays")
 
 
-def _unpack(tree, arrays, source):
+def _unpack(tree, arrays, source, tensors=False):
     if isinstance(tree, dict):
         try:
             if "__array__" in tree:
-                return arrays[tree["__array__"]]
+                a = arrays[tree["__array__"]]
+                if tensors and tree.get("tensor"):
+                    return Tensor(a)
+                return a
             if "__dict__" in tree:
-                return {k: _unpack(v, arrays, source) for k, v in tree["__dict__"]}
+                return {k: _unpack(v, arrays, source, tensors) for k, v in tree["__dict__"]}
             if "__list__" in tree:
-                items = [_unpack(v, arrays, source) for v in tree["__list__"]]
+                items = [_unpack(v, arrays, source, tensors) for v in tree["__list__"]]
                 return tuple(items) if tree.get("tuple") else items
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{source} is damaged: its table of contents (__meta__) "
@@ -305,21 +310,22 @@ def _read_npz(path):
     return meta, arrays
 
 
-def _read_tree(path):
-    """The nested state stored in ``path`` (any of our formats) and its kind."""
+def _read_tree(path, tensors=False):
+    """The nested state stored in ``path`` (any of our formats) and its kind; with
+    ``tensors``, what was saved as a Tensor comes back as one (else as a NumPy array)."""
     meta, arrays = _read_npz(path)
     source = os.fspath(path)
     if meta is None:                 # a plain .npz (np.savez, or io.save before __meta__)
         return OrderedDict(arrays), "state_dict"
     if "format" not in meta:         # a training checkpoint from before the format marker
-        return _unpack(meta, arrays, source), "checkpoint"
+        return _unpack(meta, arrays, source, tensors), "checkpoint"
     if meta.get("format") != FORMAT or "tree" not in meta:
         raise CheckpointError(f"{source}: unknown format {meta.get('format')!r} in __meta__; "
                               f"expected {FORMAT!r}")
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise CheckpointError(f"{source} was written by a newer minitorch_cnn (format version "
                               f"{meta['version']}, this one reads up to {FORMAT_VERSION})")
-    tree = _unpack(meta["tree"], arrays, source)
+    tree = _unpack(meta["tree"], arrays, source, tensors)
     if meta.get("kind") == "state_dict":
         tree = OrderedDict(tree)
     return tree, meta.get("kind", "checkpoint")
@@ -334,10 +340,11 @@ def save_checkpoint(state, path):
                                      "kind": "checkpoint", "tree": tree})
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, tensors=False):
     """The nested state written by ``save_checkpoint`` (or the state dict written by
-    ``save``). Raises CheckpointError if the file is empty, damaged or not ours."""
-    return _read_tree(path)[0]
+    ``save``), its arrays as NumPy arrays, or with ``tensors`` those saved as Tensors as
+    Tensors. Raises CheckpointError if the file is empty, damaged or not ours."""
+    return _read_tree(path, tensors)[0]
 
 
 def _numpy_state(model_or_state):

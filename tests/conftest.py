@@ -1,9 +1,28 @@
 """Shared fixtures: every test that takes ``device`` runs on the CPU (NumPy) and, where
 CuPy and a GPU are present, again on CUDA (CuPy); without a GPU those cases skip."""
+import os
+import re
+import warnings
+
 import numpy as np
 import pytest
 
 import minitorch_cnn as mt
+
+# PyTorch is the oracle: its version is pinned in requirements-oracle.txt (the CPU build)
+_PIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "requirements-oracle.txt")
+try:
+    import torch
+except ImportError:                                   # pragma: no cover - setup error
+    pytest.exit("the tests compare every op with PyTorch, which is not installed: run "
+                "pip install -r requirements-oracle.txt (its CPU build, no GPU needed)",
+                returncode=4)
+if os.path.exists(_PIN):
+    _pinned = re.search(r"^torch==([\w.]+)", open(_PIN).read(), re.M)
+    if _pinned and torch.__version__.split("+")[0] != _pinned.group(1):
+        warnings.warn(f"torch {torch.__version__} is installed, the oracle is pinned at "
+                      f"{_pinned.group(1)} (requirements-oracle.txt); results may differ")
 
 
 def _cuda_ok():

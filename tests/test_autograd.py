@@ -174,7 +174,7 @@ def test_wrong_target_dtype_for_class_losses(device):
     logits = mt.randn(3, 4, device=device)
     floats = mt.tensor(np.array([0.0, 1.0, 2.0], np.float32), device=device)
     with pytest.raises(TypeError, match=r"cross_entropy: expected integer class indices "
-                                        r"\(int64\) as target, got float32"):
+                                        r"\(int64\) .*, got torch\.float32 of shape \(3,\)"):
         F.cross_entropy(logits, floats)
     with pytest.raises(TypeError, match=r"nll_loss: expected integer class indices"):
         F.nll_loss(logits, floats)
@@ -396,7 +396,7 @@ def test_inplace_operators_write_into_the_tensor(device):
     m |= mt.tensor([False, True], device=device)
     m ^= True
     assert m.tolist() == [False, False]
-    with pytest.raises(TypeError, match="cannot be stored in this int64 tensor"):
+    with pytest.raises(TypeError, match="cannot be stored in this torch.int64 tensor"):
         i += 0.5                                           # as torch: no float into int
     with pytest.raises(RuntimeError, match="does not fit the tensor's shape"):
         x += mt.ones(2, 3, device=device)

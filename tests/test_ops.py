@@ -653,7 +653,7 @@ def test_arithmetic_dtypes_follow_torch(op):
                 ours, ref = _both(fn, pair)
             if ours is None:
                 continue
-            assert str(ours.dtype) == str(ref.dtype).replace("torch.", ""), (ka, op, kb)
+            assert str(ours.dtype) == str(ref.dtype), (ka, op, kb)
             np.testing.assert_allclose(to_numpy(ours), ref.numpy(), rtol=1e-6,
                                        err_msg=f"{ka} {op} {kb}")
 
@@ -755,7 +755,7 @@ def test_sum_dtypes_as_torch():
     for a in [np.array([True, True, False]), np.array([200, 200], np.uint8),
               np.array([1, 2], np.int32), np.array([1.5, 2.0], np.float32)]:
         ours, ref = mt.tensor(a).sum(), torch.tensor(a).sum()
-        assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
+        assert str(ours.dtype) == str(ref.dtype)
         assert ours.item() == ref.item()
     for bad in [lambda: mt.tensor([1, 2]).mean(), lambda: mt.tensor([1, 2]).var()]:
         with pytest.raises(TypeError, match="floating-point"):

@@ -9,8 +9,9 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
+__all__ = ["Dataset", "TensorDataset", "ConcatDataset", "Subset", "random_split"]
 
 
 class Dataset:
@@ -33,26 +34,56 @@ def _check_index(index, n, name):
 
 
 class TensorDataset(Dataset):
-    """Samples are the i-th rows of equally long arrays (or Tensors):
-    ``TensorDataset(images, labels)[i] == (images[i], labels[i])``."""
+    """Samples are the i-th rows of equally long tensors (or arrays), as Tensors:
+    ``TensorDataset(images, labels)[i] == (images[i], labels[i])``.
 
-    def __init__(self, *arrays):
-        if not arrays:
-            raise ValueError("TensorDataset: needs at least one array")
-        # a Tensor is kept as its NumPy array: samples stay NumPy until collated
-        self.arrays = tuple(np.asarray(backend.to_device(getattr(a, "data", a), "cpu"))
-                            for a in arrays)
-        sizes = [len(a) for a in self.arrays]
-        if len(set(sizes)) != 1:
-            raise ValueError(f"TensorDataset: all arrays need the same first dimension, "
-                             f"got sizes {sizes}")
+    Tensors are kept as they are (their dtype too); NumPy arrays (and lists) as
+    ``default_collate`` reads them: floats in the default dtype (float32), integers as
+    int64."""
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset: needs at least one tensor")
+        # kept as NumPy arrays on the CPU; each sample becomes Tensors when it is read
+        self.arrays = tuple(backend.to_device(t.data, "cpu") if isinstance(t, Tensor)
+                            else _numpy_column(t) for t in tensors)
+        sizes = [len(a) if a.ndim else 0 for a in self.arrays]
+        if len(set(sizes)) != 1 or any(a.ndim == 0 for a in self.arrays):
+            raise ValueError(f"TensorDataset: all tensors need the same first dimension, "
+                             f"got sizes {[tuple(a.shape) for a in self.arrays]}")
+        self.tensors = tuple(Tensor(a) for a in self.arrays)
 
     def __getitem__(self, index):
         i = _check_index(index, len(self), "TensorDataset")
-        return tuple(a[i] for a in self.arrays)
+        return tuple(Tensor(a[i]) for a in self.arrays)
 
     def __len__(self):
         return len(self.arrays[0])
+
+
+def _numpy_column(a):
+    a = np.asarray(backend.to_device(a, "cpu"))
+    if a.dtype.kind == "f":
+        return a.astype(backend.get_default_dtype(), copy=False)
+    return a.astype(np.int64, copy=False) if a.dtype.kind in "iu" else a
+
+
+class ConcatDataset(Dataset):
+    """Datasets one after the other: index i runs through the first, then the second..."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __getitem__(self, index):
+        i = _check_index(index, len(self), "ConcatDataset")
+        k = int(np.searchsorted(self.cumulative_sizes, i, side="right"))
+        return self.datasets[k][i - (self.cumulative_sizes[k - 1] if k else 0)]
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
 
 
 class Subset(Dataset):
@@ -78,8 +109,9 @@ def random_split(dataset, lengths, seed=None, generator=None):
 
     ``lengths`` are counts that sum to ``len(dataset)``, or fractions that sum to 1
     (rounded down, the remainder handed out one by one from the first split on).
-    The permutation comes from ``generator``, else from ``default_rng(seed)``, else
-    from ``backend.get_rng()``."""
+    The permutation comes from ``generator`` (a NumPy Generator, or
+    ``minitorch_cnn.Generator().manual_seed(42)`` as torch's examples write it), else from
+    ``default_rng(seed)``, else from ``backend.get_rng()``."""
     n = len(dataset)
     lengths = list(lengths)
     if all(isinstance(x, float) for x in lengths) and abs(sum(lengths) - 1) < 1e-6:

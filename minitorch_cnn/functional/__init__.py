@@ -2,6 +2,7 @@
 from .elementwise import *  # noqa: F401,F403
 from .reduce import *       # noqa: F401,F403
 from .shape import *        # noqa: F401,F403
+from .indexing import *     # noqa: F401,F403
 from .linear import *       # noqa: F401,F403
 from .activation import *   # noqa: F401,F403
 from .dropout import *      # noqa: F401,F403
@@ -11,3 +12,9 @@ from .conv import *         # noqa: F401,F403
 from .conv_transpose import *  # noqa: F401,F403
 from .pool import *         # noqa: F401,F403
 from .norm import *         # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .upsample import *     # noqa: F401,F403
+
+# functional/norm.py (batch_norm, ...) is a submodule whose name is torch's norm function:
+# the package's attribute ``norm`` is the function (the module stays importable by path)
+from .reduce import norm  # noqa: E402,F811

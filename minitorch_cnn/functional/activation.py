@@ -10,7 +10,10 @@ dtypes, as torch where it has them: relu and relu6 also take integer tensors (an
 their dtype); sigmoid and tanh turn integers into float32; the others need float32 or
 float64 and say so.
 """
+import math
 import warnings
+
+import numpy as np
 
 from .. import backend, kernels
 from ..autograd import Function
@@ -18,7 +21,7 @@ from ..backend import get_array_module
 from .dtypes import check_float
 
 __all__ = ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardsigmoid",
-           "hardswish", "softmax", "log_softmax"]
+           "hardswish", "gelu", "softmax", "log_softmax"]
 
 
 class ReLU(Function):
@@ -121,6 +124,45 @@ class Hardswish(Function):
         return g * slope
 
 
+def _erf(x):
+    """The error function entry by entry: math.erf in a loop on the CPU (NumPy has none;
+    exact, and slow for big arrays), CuPy's own on the GPU."""
+    if backend.is_cupy_array(x):
+        from cupyx.scipy.special import erf
+        return erf(x)
+    return np.asarray(_erf_cpu(x), dtype=x.dtype)
+
+
+_erf_cpu = np.frompyfunc(math.erf, 1, 1)
+
+
+class GELU(Function):
+    """y = x Phi(x), Phi the standard normal CDF (Hendrycks & Gimpel, 2016):
+    'none':  Phi(x) = (1 + erf(x / sqrt 2)) / 2;   dy/dx = Phi(x) + x phi(x),
+             phi(x) = e^(-x^2 / 2) / sqrt(2 pi)
+    'tanh':  Phi(x) ~ (1 + t) / 2, t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3);
+             dy/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
+    Saves x."""
+    def forward(self, x, approximate):
+        self.approximate = approximate
+        self.save_for_backward(x)
+        xp = get_array_module(x)
+        if approximate == "tanh":
+            return 0.5 * x * (1 + xp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+    def backward(self, g):
+        x = self.saved[0]
+        xp = get_array_module(g)
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = xp.tanh(k * (x + 0.044715 * x ** 3))
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
+        pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return g * (cdf + x * pdf)
+
+
 class Softmax(Function):
     """y_i = e^(x_i - m) / sum_j e^(x_j - m) along ``dim`` (m = max_j x_j keeps e^ from
     overflowing, and cancels);  dL/dx = y * (g - sum_j g_j y_j).  Saves y."""
@@ -207,6 +249,14 @@ def hardsigmoid(x, inplace=False):
 def hardswish(x, inplace=False):
     check_float("hardswish", x)
     return Hardswish.apply(x)
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit, exact ('none') or with tanh's approximation ('tanh')."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_float("gelu", x)
+    return GELU.apply(x, approximate=approximate)
 
 
 def _softmax_dim(op, x, dim):

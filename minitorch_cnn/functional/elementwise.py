@@ -21,7 +21,7 @@ from .dtypes import promote, result_type
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
            "clamp", "floor_divide", "remainder", "eq", "ne", "lt", "le", "gt", "ge",
            "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "logical_not",
-           "is_operand"]
+           "maximum", "minimum", "is_operand"]
 
 
 def _check_broadcast(op, a, b):
@@ -309,6 +309,32 @@ def clip(x, min=None, max=None):
 
 
 clamp = clip
+
+
+class Maximum(Function):
+    """z = max(x, y) entry by entry (min for ``is_max=False``);  dz/dx = 1 where x wins,
+    0 where y wins, 1/2 at a tie (as torch: the gradient is split).  Saves the masks."""
+    def forward(self, x, y, is_max):
+        _check_broadcast("maximum" if is_max else "minimum", x, y)
+        xp = get_array_module(x if hasattr(x, "shape") else y)
+        wins = (x > y) if is_max else (x < y)
+        self.save_for_backward(wins, x == y)
+        return xp.maximum(x, y) if is_max else xp.minimum(x, y)
+
+    def backward(self, g):
+        wins, tie = self.saved
+        half = g * tie * 0.5
+        return (g * wins + half if self.needs_input_grad[0] else None,
+                g * ~(wins | tie) + half if self.needs_input_grad[1] else None)
+
+
+def maximum(x, y):
+    """The larger of x and y, entry by entry (NaN wins, as in torch)."""
+    return Maximum.apply(*_operands("maximum", x, y), is_max=True)
+
+
+def minimum(x, y):
+    return Maximum.apply(*_operands("minimum", x, y), is_max=False)
 
 
 # ------------------------------------------------------------ floor division

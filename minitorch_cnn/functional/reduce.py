@@ -1,4 +1,5 @@
-"""Reductions over axes: sum, mean, var, max, min, amax, amin (``dim``, ``keepdim`` as torch).
+"""Reductions over axes: sum, mean, var, std, norm, max, min, amax, amin, argmax, argmin
+(``dim``, ``keepdim`` as torch).
 
 ``dim`` is None (every axis), an int, or a tuple of ints. Backward puts the reduced
 axes back as size 1 and broadcasts the gradient over them.
@@ -18,8 +19,10 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .elementwise import maximum, minimum
 
-__all__ = ["sum", "mean", "var", "max", "min", "amax", "amin"]
+__all__ = ["sum", "mean", "var", "std", "norm", "max", "min", "amax", "amin", "argmax",
+           "argmin"]
 
 
 def _axes(op, dim, ndim):
@@ -94,6 +97,31 @@ class Var(Function):
         return g * centered * (2.0 / self.denom)
 
 
+class Norm(Function):
+    """y = (sum_i |x_i|^p)^(1/p), the p-norm (p > 0, finite; p = 2: Euclidean);
+    dy/dx_i = sign(x_i) |x_i|^(p-1) / y^(p-1)  (= x_i / y for p = 2), and 0 where y = 0
+    (as torch: a zero vector's norm has no direction).  Saves x and y."""
+    def forward(self, x, p, axes, keepdim):
+        xp = get_array_module(x)
+        a = xp.abs(x)
+        y = (a * a).sum(axis=axes, keepdims=True) ** 0.5 if p == 2 else \
+            (a ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        self.save_for_backward(x, y)
+        self.p, self.axes, self.keepdim, self.shape = p, axes, keepdim, x.shape
+        return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x, y = self.saved
+        xp = get_array_module(g)
+        g = _expand_back(g, self.shape, self.axes, self.keepdim)
+        safe = xp.where(y == 0, 1, y)
+        if self.p == 2:
+            d = x / safe
+        else:
+            d = xp.sign(x) * xp.abs(x) ** (self.p - 1) / safe ** (self.p - 1)
+        return g * xp.where(y == 0, 0, d)
+
+
 class Extreme(Function):
     """y = max_i x_i (or min) over ``axes``; the gradient is split evenly between
     the entries that tie for the extreme (torch's rule for max(x) and amax).
@@ -161,6 +189,56 @@ def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
     return Var.apply(x, axes=_axes("var", dim, x.ndim), keepdim=keepdim, correction=correction)
 
 
+def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    """Standard deviation: sqrt(var) (its gradient is NaN where the deviation is 0, as
+    in torch)."""
+    _floating("std", x)
+    return var(x, dim, unbiased, keepdim, correction=correction) ** 0.5
+
+
+def norm(x, p="fro", dim=None, keepdim=False):
+    """The p-norm over ``dim`` (None: every entry): p = 'fro' or 2 (Euclidean), 1, inf,
+    -inf, 0 (the number of non-zeros) or any other positive number, as torch.norm."""
+    _floating("norm", x)
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        raise ValueError(f"norm: p must be 'fro' or a number, got {p!r} (the nuclear norm "
+                         f"'nuc' is not implemented)")
+    axes = _axes("norm", dim, x.ndim)
+    if p == float("inf"):
+        return amax(abs(x), dim, keepdim)
+    if p == float("-inf"):
+        return amin(abs(x), dim, keepdim)
+    if p == 0:
+        return Tensor((x.data != 0).sum(axis=axes, keepdims=keepdim).astype(x.data.dtype))
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p < 0:
+        raise ValueError(f"norm: p must be positive (or -inf), got {p}")
+    return Norm.apply(x, p=float(p), axes=axes, keepdim=keepdim)
+
+
+def _arg(op, x, dim, keepdim, is_max):
+    """Index of the largest (smallest) entry, over all entries (dim None) or along ``dim``:
+    an int64 tensor outside the graph. A NaN wins, as in torch."""
+    if dim is None:
+        return Tensor((x.data.argmax() if is_max else x.data.argmin()).astype("int64"))
+    (axis,) = _axes(op, dim, x.ndim) or (None,)
+    a = x.data.argmax(axis=axis) if is_max else x.data.argmin(axis=axis)
+    if keepdim and axis is not None:
+        a = x.xp.expand_dims(a, axis)
+    return Tensor(a)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg("argmax", x, dim, keepdim, True)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg("argmin", x, dim, keepdim, False)
+
+
 max_result = namedtuple("max", ["values", "indices"])
 min_result = namedtuple("min", ["values", "indices"])
 
@@ -187,12 +265,17 @@ def _extreme(op, x, dim, keepdim, is_max):
 def max(x, dim=None, keepdim=False):
     """``max(x)``: the largest entry (the gradient is split between ties).
     ``max(x, dim)``: the pair ``(values, indices)`` along ``dim``, as torch; the
-    gradient goes to the first largest entry of each slice (the one in ``indices``)."""
+    gradient goes to the first largest entry of each slice (the one in ``indices``).
+    ``max(x, other)`` with a Tensor: the entry-wise ``maximum``, as torch."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
     return _extreme("max", x, dim, keepdim, True)
 
 
 def min(x, dim=None, keepdim=False):
-    """As ``max``, for the smallest entry."""
+    """As ``max``, for the smallest entry (``min(x, other)``: ``minimum``)."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
     return _extreme("min", x, dim, keepdim, False)
 
 

@@ -16,7 +16,8 @@ from ..tensor import Tensor
 from .dtypes import promote, result_type
 
 __all__ = ["reshape", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "expand",
-           "clone", "getitem", "setitem", "cat", "stack", "split", "chunk", "pad", "to_copy"]
+           "repeat", "clone", "getitem", "setitem", "cat", "concat", "stack", "split", "chunk",
+           "pad", "to_copy"]
 
 
 def _dims(args):
@@ -145,6 +146,34 @@ def expand(x, *sizes):
     return Expand.apply(x, shape=tuple(shape))
 
 
+class Repeat(Function):
+    """y = x tiled ``reps`` times along each dim (torch's repeat, NumPy's tile):
+    y[i_0 + k_0 n_0, ...] = x[i_0, ...];  dL/dx = the sum of dL/dy over the tiles.
+    Saves nothing (only the shapes)."""
+    def forward(self, x, reps):
+        self.shape, self.reps = x.shape, reps
+        return get_array_module(x).tile(x, reps)
+
+    def backward(self, g):
+        # (r_0 n_0, r_1 n_1, ..) -> (r_0, n_0, r_1, n_1, ..), then sum over the r axes
+        split = [d for r, n in zip(self.reps, self.shape) for d in (r, n)]
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+
+
+def repeat(x, *sizes):
+    """Tile ``x``: ``repeat(x, 2, 3)`` of a (4, 5) tensor is (8, 15). More sizes than dims
+    put new dims in front, as torch."""
+    reps = _dims(sizes)
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat: {len(reps)} sizes {reps} given for a tensor with "
+                         f"{x.ndim} dims; give at least one per dim")
+    if any(int(r) < 0 for r in reps):
+        raise ValueError(f"repeat: sizes must be >= 0, got {reps}")
+    lead = len(reps) - x.ndim
+    x = reshape(x, (1,) * lead + tuple(x.shape)) if lead else x
+    return Repeat.apply(x, reps=tuple(int(r) for r in reps))
+
+
 class Clone(Function):
     """y = a copy of x;  dL/dx = dL/dy."""
     def forward(self, x):
@@ -235,32 +264,42 @@ class SetItem(Function):
         return gx, gv
 
 
-def setitem(x, index, value):
+def setitem(x, index, value, op=None):
     """``x[index] = value`` in place (the indices getitem takes; value a number, a list,
-    an array or a Tensor that broadcasts to x[index]).
+    an array or a Tensor that broadcasts to x[index]). Every in-place method of Tensor
+    (``add_``, ``zero_``, ``copy_``, ...) ends here too, as ``x[...] = result``; ``op`` names
+    it in the errors.
 
     Inside the graph (value or x needs a gradient), x becomes the output of a SetItem op,
     as torch's CopySlices; a leaf that requires grad refuses, as in torch. Any op that saved
     x's old numbers for its backward then refuses to run backward (autograd.mark_written)."""
+    name = op or "setitem"
     if not isinstance(value, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)) \
             and not backend.is_cupy_array(value):
-        raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor; "
+        raise TypeError(f"{name}: can't assign a {type(value).__name__} to a tensor; "
                         f"expected a number, a list, an array or a Tensor")
     if isinstance(value, (list, tuple)):
         value = np.asarray(value)
     if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
-        raise TypeError(f"setitem: can't assign a {value.dtype} array to a {x.dtype} tensor")
+        raise TypeError(f"{name}: can't assign a {value.dtype} array to a {x.dtype} tensor")
     grad = autograd.is_grad_enabled()
     if grad and x.requires_grad and x.grad_fn is None:
-        raise RuntimeError("a leaf tensor that requires grad is being used in an in-place "
-                           "operation (t[i] = v); do it under no_grad(), or build a new "
-                           "tensor (t = t.clone(); t[i] = v)")
+        raise RuntimeError(f"a leaf tensor that requires grad is being used in an in-place "
+                           f"operation ({op or 't[i] = v'}); do it under no_grad(), or build a new "
+                           f"tensor (t = t.clone(), then change t)")
     parts = index if isinstance(index, tuple) else (index,)
     index = tuple(p for part in parts for p in _index_part(part, x.device))
     raw = value.data if isinstance(value, Tensor) else value
     if isinstance(value, Tensor) and value.device != x.device:
-        raise RuntimeError(f"setitem: the value is on {value.device}, the tensor on "
-                           f"{x.device}; move it with value.to({x.device!r})")
+        raise RuntimeError(f"{name}: the value is on {value.device}, the tensor on "
+                           f"{x.device}; move it with value.to('{x.device}')")
+    if grad and (x.requires_grad or getattr(value, "requires_grad", False)) and _is_view(x):
+        raise RuntimeError(
+            f"{name}: this tensor is a view of another one (t[i], t.view(..), t.T, ...) and "
+            f"the write takes part in the graph, so the tensor it views would have to see it "
+            f"in its gradient too; this engine does not track views (torch does). Write into "
+            f"that tensor itself (x[0, 1] = v rather than x[0][1] = v), or change a copy of "
+            f"the view (t = t.clone())")
     try:
         if grad and (x.requires_grad or getattr(value, "requires_grad", False)):
             # x as an input: its graph node if it has one, else its numbers (a constant)
@@ -269,9 +308,20 @@ def setitem(x, index, value):
         else:
             x.data[index] = raw
     except (IndexError, ValueError) as e:
-        raise type(e)(f"setitem: {e} (tensor of shape {tuple(x.shape)}, value of shape "
+        raise type(e)(f"{name}: {e} (tensor of shape {tuple(x.shape)}, value of shape "
                       f"{tuple(getattr(raw, 'shape', ()))})") from None
     autograd.mark_written(x.data)
+
+
+_VIEW_OPS = (GetItem, Reshape, Permute, Expand)
+
+
+def _is_view(x):
+    """Does x share its memory with another tensor of the graph: made by a view op, or a
+    slice outside the graph?"""
+    if getattr(x.data, "base", None) is None:
+        return False
+    return x.grad_fn is None or isinstance(x.grad_fn, _VIEW_OPS)
 
 
 # ------------------------------------------------- joining and splitting
@@ -307,7 +357,7 @@ def _one_dtype(tensors):
 
 
 def cat(tensors, dim=0):
-    """Join tensors along an existing dim; the other dims must agree."""
+    """Join tensors along an existing dim; the other dims must agree (``concat`` too)."""
     ndim = _same_rank("cat", tensors)
     if ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be joined; use stack")
@@ -318,6 +368,9 @@ def cat(tensors, dim=0):
             raise ValueError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside "
                              f"dim {d}")
     return Cat.apply(*_one_dtype(tensors), dim=d)
+
+
+concat = cat
 
 
 class Stack(Function):
@@ -429,10 +482,20 @@ class ToCopy(Function):
 
 
 def to_copy(x, dtype=None, device=None):
+    """x on ``device`` as ``dtype`` (either may be None: keep). A float tensor stays in
+    the graph; a conversion to integers or bools leaves it (they carry no gradient), as
+    in torch. float16 is refused: minitorch_cnn computes in float32 and float64."""
     if device is not None:
         device = backend.normalize_device(device)
     if dtype is not None:
         dtype = np.dtype(dtype)
+        if dtype == np.float16:
+            raise TypeError("float16 (half) is not supported: minitorch_cnn computes in "
+                            "float32 and float64 (there is no mixed precision either); keep "
+                            "the tensor as it is, or use x.float()")
     if (device is None or device == x.device) and (dtype is None or dtype == x.dtype):
         return x
+    if dtype is not None and dtype.kind != "f" and x.requires_grad:
+        with autograd.no_grad():
+            return ToCopy.apply(x, dtype=dtype, device=device)
     return ToCopy.apply(x, dtype=dtype, device=device)

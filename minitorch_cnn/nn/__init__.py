@@ -5,6 +5,11 @@ from .conv import *    # noqa: F401,F403
 from .conv_transpose import ConvTranspose2d, MaxUnpool2d
 from .drop_path import StochasticDepth
 from .squeeze_excitation import SqueezeExcitation
+from .activation import GELU
+from .normalization import LayerNorm, GroupNorm
+from .upsample import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d
+from .loss import (CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss,
+                   BCELoss, BCEWithLogitsLoss)
 from . import init
 from . import functional
 from . import utils

@@ -198,6 +198,12 @@ class Module:
             fn(m)
         return self
 
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradients of every parameter on or off (e.g. to freeze a backbone)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
             p.grad = None
@@ -262,9 +268,9 @@ class Module:
                             t.grad.data = fn(t.grad.data)
         return self
 
-    def to(self, device=None, dtype=None):
+    def to(self, device=None, dtype=None, non_blocking=False):
         """Move every parameter and buffer to ``device`` and/or cast floats to ``dtype``
-        (in place, as ``torch.nn.Module.to``)."""
+        (in place, as ``torch.nn.Module.to``; ``model.to(device, dtype)`` too)."""
         if device is not None and not isinstance(device, str):
             device, dtype = None, device
         dt = None if dtype is None else np.dtype(dtype)
@@ -289,6 +295,9 @@ class Module:
 
     def float(self):
         return self.to(dtype=np.float32)
+
+    def half(self):
+        return self.to(dtype=np.float16)            # refused, saying why
 
     # ------------------------------------------------------------ print
     def extra_repr(self):

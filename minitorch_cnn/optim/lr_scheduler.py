@@ -24,6 +24,7 @@ None cannot be re-planned.
 import bisect
 import copy
 import math
+import types
 
 from .optimizer import Optimizer
 
@@ -302,6 +303,218 @@ class SequentialLR(LRScheduler):
         for s, sd in zip(self.schedulers, saved):
             s.load_state_dict(sd)
         self.__dict__.update(state)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma ** epoch: decay by the same factor every step."""
+
+    plan = ("gamma",)
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = base_lr * lr_lambda(epoch), one function for all groups or one per group.
+
+    ``state_dict`` leaves the functions out (a lambda cannot be saved; a callable object
+    saves its attributes, as in torch). Its plan is the functions themselves, which
+    cannot be compared, so a LambdaLR run is resumed only for the length it was built for.
+    """
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != n:
+                raise ValueError(f"LambdaLR: expected {n} lr_lambdas (one per parameter "
+                                 f"group), got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * n
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(vars(f))
+                               for f in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        _check_state_keys(self, state_dict)
+        state = dict(state_dict)
+        for f, saved in zip(self.lr_lambdas, state.pop("lr_lambdas")):
+            if saved is not None:
+                vars(f).update(saved)
+        self.__dict__.update(state)
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter, 2017): a cosine from base_lr to eta_min over T_i epochs,
+    then a restart at base_lr, the periods growing by T_mult (T_0, T_0 T_mult, ...):
+
+        lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    T_cur counts the epochs since the last restart. ``step(epoch)`` also takes a
+    fractional epoch (``scheduler.step(epoch + i / iters)`` once per batch), as torch.
+    """
+
+    plan = ("T_0", "T_mult", "eta_min")
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, "
+                             f"got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, "
+                             f"got {T_mult}")
+        self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
+        self.epoch = None          # a fractional epoch given to step(epoch), else None
+        self.T_cur, self.T_i = 0, T_0
+        super().__init__(optimizer, last_epoch)
+
+    def _position(self, epoch):
+        """(T_cur, T_i): how far into its period ``epoch`` is, and that period's length."""
+        start, period = 0, self.T_0
+        while epoch >= start + period:
+            start, period = start + period, period * self.T_mult
+        return epoch - start, period
+
+    def get_lr(self):
+        epoch = self.last_epoch if self.epoch is None else self.epoch
+        self.T_cur, self.T_i = self._position(epoch)
+        cos = math.cos(math.pi * self.T_cur / self.T_i)
+        return [self.eta_min + (base - self.eta_min) * (1.0 + cos) / 2.0
+                for base in self.base_lrs]
+
+    def step(self, epoch=None):
+        if epoch is None:
+            self.epoch = None
+            return super().step()
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, "
+                             f"got {epoch}")
+        self.epoch, self.last_epoch = epoch, math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2018), stepped once per batch: the rate warms up
+    from max_lr / div_factor to max_lr over the first ``pct_start`` of ``total_steps``,
+    then anneals to max_lr / div_factor / final_div_factor (``three_phase``: back to the
+    start first, then down), by a cosine (or linearly). The momentum (Adam's beta1) moves
+    the other way, from max_momentum down to base_momentum and back.
+
+    Each phase runs from its start step to its end step; with p = the fraction of the
+    phase done, cos: value = end + (start - end) * (1 + cos(pi p)) / 2; linear:
+    value = start + (end - start) p. Stepping past ``total_steps`` raises, as in torch.
+    """
+
+    plan = ("total_steps", "pct_start", "anneal_strategy", "three_phase")
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True,
+                 base_momentum=0.85, max_momentum=0.95, div_factor=25.0,
+                 final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"OneCycleLR: expected an Optimizer, got {type(optimizer).__name__}")
+        if total_steps is None:
+            if not epochs or not steps_per_epoch:
+                raise ValueError("OneCycleLR: you must define either total_steps OR (epochs "
+                                 "AND steps_per_epoch)")
+            total_steps = epochs * steps_per_epoch
+        if not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"OneCycleLR: expected a positive integer total_steps, got "
+                             f"{total_steps}")
+        if not 0.0 <= pct_start <= 1.0:
+            raise ValueError(f"OneCycleLR: expected a float between 0 and 1 pct_start, got "
+                             f"{pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
+                             f"{anneal_strategy!r}")
+        self.total_steps, self.pct_start = total_steps, float(pct_start)
+        self.anneal_strategy, self.three_phase = anneal_strategy, three_phase
+        groups = optimizer.param_groups
+        if last_epoch == -1:
+            for group, top in zip(groups, _per_group("max_lr", max_lr, groups)):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or "
+                                 f"beta1 to cycle; pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+            if last_epoch == -1:
+                for group, top, bottom in zip(groups,
+                                              _per_group("max_momentum", max_momentum, groups),
+                                              _per_group("base_momentum", base_momentum, groups)):
+                    self._set_momentum(group, top)
+                    group["max_momentum"], group["base_momentum"] = top, bottom
+        super().__init__(optimizer, last_epoch)
+
+    @property
+    def horizon(self):
+        return self.total_steps
+
+    def _phases(self):
+        """(end step, lr start key, lr end key, momentum start key, momentum end key)."""
+        pct, total = self.pct_start, self.total_steps
+        if self.three_phase:
+            return [(pct * total - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    (2 * pct * total - 2, "max_lr", "initial_lr", "base_momentum",
+                     "max_momentum"),
+                    (total - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        return [(pct * total - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (total - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step} times; the specified number "
+                             f"of total steps is {self.total_steps}")
+        lrs, phases = [], self._phases()
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr0, lr1, m0, m1) in enumerate(phases):
+                if step <= end or i == len(phases) - 1:
+                    pct = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                    break
+                start = end
+        return lrs
+
+
+def _per_group(name, value, groups):
+    """One value per parameter group: a number for all, or a list of one each."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(groups):
+            raise ValueError(f"OneCycleLR: expected {len(groups)} values of {name} (one per "
+                             f"parameter group), got {len(value)}")
+        return list(value)
+    return [value] * len(groups)
 
 
 class ReduceLROnPlateau:
