@@ -75,7 +75,7 @@ def test_col2im_is_the_adjoint_of_im2col():
 def numba_threads(request, monkeypatch):
     """Every test here runs the Numba kernels both ways: compiled with prange over the
     threads, and as the plain loop that small arrays get (cpu.SERIAL_BELOW)."""
-    monkeypatch.setattr(cpu, "SERIAL_BELOW", 0 if request.param == "parallel" else 1 << 62)
+    monkeypatch.setattr(cpu._numba, "SERIAL_BELOW", 0 if request.param == "parallel" else 1 << 62)
     return request.param
 
 
@@ -85,7 +85,7 @@ def depthwise_layout(request, device, monkeypatch):
     small planes and strides): each is tested whatever shape the automatic choice picks."""
     if device != "cpu" and request.param != "auto":
         pytest.skip("the layout switch is the Numba tier's")
-    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", request.param)
+    monkeypatch.setattr(cpu.depthwise, "DEPTHWISE_LAYOUT", request.param)
     return request.param
 
 
@@ -387,7 +387,7 @@ def test_switch_picks_the_tier():
 def test_depthwise_layouts_on_model_shapes(monkeypatch, layout, shape, stride):
     """Both Numba layouts against the reference on MobileNet-like shapes: many channels,
     small planes, stride 2, an empty batch; 3x3 with padding 1."""
-    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", layout)
+    monkeypatch.setattr(cpu.depthwise, "DEPTHWISE_LAYOUT", layout)
     x = _rand(*shape)
     w = _rand(shape[1], 1, 3, 3, seed=1)
     g = (stride, stride, 1, 1, 1, 1)
