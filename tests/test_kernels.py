@@ -3,14 +3,15 @@
 Every kernel of kernels/reference.py is run on random float32 inputs and random geometry
 through both tiers and compared to float32 tolerance. With ``device == "cuda"`` the fast
 tier is CuPy's (skipped without a GPU). The Numba loops are also run as the plain
-Python they are written in (``cpu._im2col`` & co.), as NUMBA_DISABLE_JIT=1 would.
+Python they are written in (``_im2col`` & co.), as NUMBA_DISABLE_JIT=1 would.
 """
 import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import kernels
-from minitorch_cnn.kernels import cpu, reference
+from minitorch_cnn import fast, kernels
+from minitorch_cnn.kernels import reference
+from minitorch_cnn.kernels.cpu import depthwise, elementwise, im2col as cpu_im2col, winograd
 
 from conftest import to_numpy
 
@@ -74,9 +75,9 @@ def test_col2im_is_the_adjoint_of_im2col():
 @pytest.fixture(autouse=True, params=["parallel", "serial"])
 def numba_threads(request, monkeypatch):
     """Every test here runs the Numba kernels both ways: compiled with prange over the
-    threads, and as the plain loop that small arrays get (cpu.SERIAL_BELOW)."""
-    monkeypatch.setattr(cpu._numba, "SERIAL_BELOW", 0 if request.param == "parallel" else 1 << 62)
-    return request.param
+    threads, and as the plain loop that small arrays get (fast.TUNING.serial_below)."""
+    with fast.tuning(serial_below=0 if request.param == "parallel" else 1 << 62):
+        yield request.param
 
 
 @pytest.fixture(params=["auto", "planes", "channels_last"])
@@ -85,7 +86,7 @@ def depthwise_layout(request, device, monkeypatch):
     small planes and strides): each is tested whatever shape the automatic choice picks."""
     if device != "cpu" and request.param != "auto":
         pytest.skip("the layout switch is the Numba tier's")
-    monkeypatch.setattr(cpu.depthwise, "DEPTHWISE_LAYOUT", request.param)
+    monkeypatch.setattr(depthwise, "DEPTHWISE_LAYOUT", request.param)
     return request.param
 
 
@@ -306,12 +307,11 @@ def _check_silu(x, g, dtype, device, torch):
 
 
 def test_float32_exponential_of_the_silu_kernels():
-    """cpu.exp_neg_abs (2^k e^r, the series to r^7) against float64 e^-|x| on a dense
+    """exp_neg_abs_cpu (2^k e^r, the series to r^7) against float64 e^-|x| on a dense
     sweep of [-90, 90]: within 2 float32 ulps (2.4e-7) down to e^-87, 0 below."""
-    from minitorch_cnn.kernels import cpu
     x = np.linspace(-90, 90, 200_001).astype(np.float32)
     e = np.empty_like(x)
-    cpu.exp_neg_abs(x, e, np.empty(x.shape, np.int32))
+    elementwise.exp_neg_abs_cpu(x, e, np.empty(x.shape, np.int32))
     exact = np.exp(-np.abs(x.astype(np.float64)))
     normal = np.abs(x) <= 87
     assert np.max(np.abs(e[normal] - exact[normal]) / exact[normal]) < 2.4e-7
@@ -354,29 +354,31 @@ def test_numba_loops_are_plain_python():
     geom = (3, 3, 2, 1, 1, 1, 1, 1)
     OH, OW = _out(5, 4, *geom)
     cols = np.empty((2 * 9, OH * OW), np.float32)
-    cpu._im2col(x, *geom, OH, OW, cols)
+    cpu_im2col._im2col(x, *geom, OH, OW, cols)
     _close(cols, reference.im2col(x, *geom))
     w = _rand(2, 1, 3, 3, seed=1)
     y = np.empty((1, 2, OH, OW), np.float32)
-    cpu._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
+    depthwise._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
     y[:] = np.nan
-    cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
+    depthwise._depthwise_conv2d_cl(x, depthwise._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
     _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
     V = np.empty((36, 2, 2), np.float32)                # F(4x4): 2 x 1 tiles of a 5x4 map
-    cpu._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, cpu.MAT_BT, V)
+    winograd._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, winograd.MAT_BT, V)
     _close(V, reference.winograd_input_transform(x, 1, 1, 5, 4, m=4))
     y = np.empty((1, 2, 5, 4), np.float32)              # ... and back, F(4x4)'s A^T m A
-    cpu._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, cpu.MAT_AT, np.zeros(2), y)
+    winograd._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, winograd.MAT_AT, np.zeros(2), y)
     _close(y, reference.winograd_output_transform(V, np.zeros(2), 1, 5, 4, m=4))
 
 
 def test_switch_picks_the_tier():
     x = np.zeros((1, 1, 3, 3), np.float32)
     with mt.backend.use_kernels("reference"):
-        assert kernels._tier(x, "im2col") is reference
+        assert kernels.tier("cpu") == "reference" and kernels.tier("cuda") == "reference"
+        assert kernels._impl(x, "im2col") is reference.im2col
     with mt.backend.use_kernels("fast"):
-        assert kernels._tier(x, "im2col") is cpu
+        assert kernels.tier("cpu") == "numba" and kernels.tier("cuda") == "cuda"
+        assert kernels._impl(x, "im2col") is cpu_im2col.im2col
     with pytest.raises(ValueError, match="reference"):
         mt.set_kernels("numba")
 
@@ -387,13 +389,14 @@ def test_switch_picks_the_tier():
 def test_depthwise_layouts_on_model_shapes(monkeypatch, layout, shape, stride):
     """Both Numba layouts against the reference on MobileNet-like shapes: many channels,
     small planes, stride 2, an empty batch; 3x3 with padding 1."""
-    monkeypatch.setattr(cpu.depthwise, "DEPTHWISE_LAYOUT", layout)
+    monkeypatch.setattr(depthwise, "DEPTHWISE_LAYOUT", layout)
     x = _rand(*shape)
     w = _rand(shape[1], 1, 3, 3, seed=1)
     g = (stride, stride, 1, 1, 1, 1)
-    _close(cpu.depthwise_conv2d(x, w, *g), reference.depthwise_conv2d(x, w, *g))
+    _close(depthwise.depthwise_conv2d(x, w, *g), reference.depthwise_conv2d(x, w, *g))
     gy = _rand(*reference.depthwise_conv2d(x, w, *g).shape, seed=2)
-    _close(cpu.depthwise_conv2d_backward_input(gy, w, x.shape, *g),
+    _close(depthwise.depthwise_conv2d_backward_input(gy, w, x.shape, *g),
            reference.depthwise_conv2d_backward_input(gy, w, x.shape, *g))
-    _close(cpu.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g),
+    _close(depthwise.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g),
            reference.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g), rtol=1e-4)
+

@@ -9,7 +9,7 @@ float64): CuPy compiles one version per type on first use.
 
 Kernels not written here (the adaptive pools, batch norm, the depthwise weight
 gradient, max-pool backward) run as their reference.py version, which is whole-array
-CuPy code already (``kernels._tier`` falls back to it). Winograd is CPU-only.
+CuPy code already (``kernels._impl`` falls back to it). Winograd is CPU-only.
 
 CuPy is imported inside ``_kernel``, the first time a GPU array reaches this file.
 """

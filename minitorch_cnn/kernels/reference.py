@@ -329,7 +329,7 @@ def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat
 # a*a matrix products: M[xi] (tiles, OC) = V[xi] (tiles, C) @ U[xi] (C, OC), where
 # V = B^T d B (input tiles), U = G g G^T (filters), xi = the a*a positions of a tile.
 # (Tiles by channels, not the other way round: the fast kernels work along the
-# channels of a row of tiles, see kernels/cpu.py.)
+# channels of a row of tiles, see kernels/cpu/winograd.py.)
 # F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36); its constants (0, +-1,
 # 1/2) are exact in binary, so in float32 it rounds about as the direct sum does.
 WINOGRAD_BT = np.array([[1, 0, -1, 0],

@@ -1,16 +1,26 @@
 """The kernels of reference.py again, as explicit loops compiled by Numba for the CPU.
 
 Same names, same arguments, same results (to float32 rounding) as reference.py; read
-that file first for what each one computes, and the shape glossary. Here each kernel
-is a plain Python function over loops (``_im2col``), compiled once at module level
-(``im2col_cpu = njit(...)(_im2col)``): run with ``NUMBA_DISABLE_JIT=1`` and they are
-ordinary, debuggable Python again. The public function of the same name (``im2col``)
-allocates the output and calls the compiled loop.
+that file first for what each one computes, and the shape glossary. One file per
+family, each imported by kernels/__init__.py the first time one of its kernels runs:
+
+    im2col.py       im2col, col2im                 depthwise.py   depthwise conv, 2 layouts
+    winograd.py     the Winograd transforms        pool.py        max, average, adaptive
+    norm.py         batch norm (+ fused clamp)     elementwise.py clamp/band, SiLU, SGD step
+    _numba.py       jit, jit_parallel, the threading layer, the first-run message
+
+One naming rule throughout: ``_name`` is a plain Python function over loops (read it;
+run with ``NUMBA_DISABLE_JIT=1`` it is what runs, debuggable), ``name_cpu`` is the same
+function compiled by Numba (``im2col_cpu = jit_parallel(_im2col)``, helpers called from
+inside other loops too: ``fill_cpu = jit(_fill)``), and ``name``, with the arguments of
+reference.name, allocates the output and calls ``name_cpu``. Numba compiles a kernel on
+its first call and caches it on disk, so a first run on a machine spends a while
+compiling (and says so); later runs load the cache.
 
 Where the speed comes from:
 - one pass over memory, no temporaries (reference.py builds a padded copy and a
   (N, C, OH, OW) slice per tap);
-- the bounds checks of the padding are hoisted out of the inner loops (``_inside``);
+- the bounds checks of the padding are hoisted out of the inner loops (``_inside_range``);
 - long inner loops where it pays: LLVM only vectorises a loop that runs for a few
   dozen iterations, and an image row of a CIFAR-sized net has 8 to 32 pixels. The
   depthwise kernels therefore work on a whole flattened, padded plane at once, or, on
@@ -26,27 +36,5 @@ Where the speed comes from:
   the part of the output it writes (a row of cols, an (n, c) image plane), so the
   scatter-adds of the backward passes need no locks and no atomics. Each kernel is also
   compiled as a plain loop, which runs arrays too small to repay waking the threads
-  (``SERIAL_BELOW``).
+  (``jit_parallel``).
 """
-from ._numba import SERIAL_BELOW, _Parallel, _jit, _jit_parallel  # noqa: F401
-from .im2col import *  # noqa: F401,F403
-from .im2col import _im2col, _col2im, _inside, _inside_range  # noqa: F401
-from .depthwise import *  # noqa: F401,F403
-from .depthwise import (_depthwise_conv2d, _depthwise_conv2d_cl, _turned,  # noqa: F401
-                        _channels_last_pays)
-from .pool import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
-from .elementwise import *  # noqa: F401,F403
-from .elementwise import exp_neg_abs, _through_band  # noqa: F401
-from .winograd import *  # noqa: F401,F403
-from .winograd import _tile_transform, _untile_transform, MAT_BT, MAT_AT, MAT_A, MAT_B  # noqa
-
-__all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_input",
-           "depthwise_conv2d_backward_weight", "max_pool2d", "max_pool2d_backward",
-           "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d",
-           "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
-           "batch_norm_statistics", "batch_norm_apply", "batch_norm_backward_reduce",
-           "batch_norm_backward_input", "clamp", "band_backward", "silu", "silu_backward",
-           "sgd_update",
-           "winograd_input_transform", "winograd_input_transform_backward",
-           "winograd_output_transform", "winograd_output_transform_backward"]

@@ -1,9 +1,9 @@
 """Depthwise convolution, compiled by Numba: two layouts, planes and channels-last."""
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, prange
 
 from ..reference import _out_size
-from ._numba import _jit, _jit_parallel
+from ._numba import jit, jit_parallel
 
 
 # ------------------------------------------------------ depthwise convolution
@@ -49,10 +49,10 @@ def _copy(src, dst):
 def _padded_plane(src, PH, PW, Hp, Wp, P):
     """P (Hp*Wp + slack, flat) = src (H, W) with PH rows / PW columns of zeros before it."""
     H, W = src.shape
-    fill(P, 0)
+    fill_cpu(P, 0)
     for ih in range(min(H, Hp - PH)):
         start = (ih + PH) * Wp + PW
-        copy(src[ih], P[start:start + W])
+        copy_cpu(src[ih], P[start:start + W])
 
 
 def _on_grid(g, SH, SW, Wp, G):
@@ -62,10 +62,10 @@ def _on_grid(g, SH, SW, Wp, G):
     if SH == 1 and SW == 1:                         # every grid row holds a row of g
         for oh in range(OH):
             row = G[oh * Wp:(oh + 1) * Wp]
-            copy(g[oh], row[:OW])
-            fill(row[OW:], 0)
+            copy_cpu(g[oh], row[:OW])
+            fill_cpu(row[OW:], 0)
         return
-    fill(G, 0)
+    fill_cpu(G, 0)
     for oh in range(OH):
         for ow in range(OW):
             G[oh * SH * Wp + ow * SW] = g[oh, ow]
@@ -78,19 +78,19 @@ def _from_grid(Q, SH, SW, Wp, y):
         q = Q[oh * SH * Wp:oh * SH * Wp + (OW - 1) * SW + 1]
         row = y[oh]
         if SW == 1:
-            copy(q, row)
+            copy_cpu(q, row)
         else:
             for ow in range(OW):
                 row[ow] = q[ow * SW]
 
 
-axpy = _jit(_axpy)
-dot = njit(cache=True, fastmath={"reassoc", "contract"})(_dot)
-fill = _jit(_fill)
-copy = _jit(_copy)
-padded_plane = _jit(_padded_plane)
-on_grid = _jit(_on_grid)
-from_grid = _jit(_from_grid)
+axpy_cpu = jit(_axpy)
+dot_cpu = jit(_dot, fastmath={"reassoc", "contract"})
+fill_cpu = jit(_fill)
+copy_cpu = jit(_copy)
+padded_plane_cpu = jit(_padded_plane)
+on_grid_cpu = jit(_on_grid)
+from_grid_cpu = jit(_from_grid)
 
 
 def _depthwise_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH):
@@ -99,7 +99,7 @@ def _depthwise_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH):
     return RH + (KH - 1) * DH, W + 2 * PW, RH
 
 
-_grid = _jit(_depthwise_grid)
+depthwise_grid_cpu = jit(_depthwise_grid)
 
 
 def _depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW, y):
@@ -107,18 +107,18 @@ def _depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW, y):
     OC, _, KH, KW = w.shape
     M = OC // C
     OH, OW = y.shape[2:]
-    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    Hp, Wp, RH = depthwise_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
     for n in prange(N):                             # one sample per iteration
         P = np.empty(Hp * Wp + KW * DW, dtype=x.dtype)    # + slack for the last row's taps
         Q = np.empty(RH * Wp, dtype=x.dtype)
         for o in range(OC):
-            padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
-            fill(Q, 0)
+            padded_plane_cpu(x[n, o // M], PH, PW, Hp, Wp, P)
+            fill_cpu(Q, 0)
             for kh in range(KH):
                 for kw in range(KW):
                     off = kh * DH * Wp + kw * DW
-                    axpy(w[o, 0, kh, kw], P[off:off + RH * Wp], Q)
-            from_grid(Q, SH, SW, Wp, y[n, o])
+                    axpy_cpu(w[o, 0, kh, kw], P[off:off + RH * Wp], Q)
+            from_grid_cpu(Q, SH, SW, Wp, y[n, o])
 
 
 def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
@@ -126,24 +126,24 @@ def _depthwise_conv2d_backward_input(gy, w, SH, SW, PH, PW, DH, DW, dx):
     OC, _, KH, KW = w.shape
     M = OC // C
     OH, OW = gy.shape[2:]
-    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    Hp, Wp, RH = depthwise_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
     for n in prange(N):                             # one sample per iteration
         dP = np.empty(Hp * Wp + KW * DW, dtype=dx.dtype)
         G = np.empty(RH * Wp, dtype=dx.dtype)
         for c in range(C):
-            fill(dP, 0)
+            fill_cpu(dP, 0)
             for o in range(c * M, (c + 1) * M):     # the M filters that read channel c
-                on_grid(gy[n, o], SH, SW, Wp, G)
+                on_grid_cpu(gy[n, o], SH, SW, Wp, G)
                 for kh in range(KH):
                     for kw in range(KW):            # the adjoint of the forward's shift
                         off = kh * DH * Wp + kw * DW
-                        axpy(w[o, 0, kh, kw], G, dP[off:off + RH * Wp])
+                        axpy_cpu(w[o, 0, kh, kw], G, dP[off:off + RH * Wp])
             for ih in range(H):
                 r = ih + PH
                 if r < Hp:
-                    copy(dP[r * Wp + PW:r * Wp + PW + W], dx[n, c, ih])
+                    copy_cpu(dP[r * Wp + PW:r * Wp + PW + W], dx[n, c, ih])
                 else:
-                    fill(dx[n, c, ih], 0)
+                    fill_cpu(dx[n, c, ih], 0)
 
 
 def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
@@ -151,32 +151,31 @@ def _depthwise_conv2d_backward_weight(x, gy, SH, SW, PH, PW, DH, DW, dw):
     OC, _, KH, KW = dw.shape
     M = OC // C
     OH, OW = gy.shape[2:]
-    Hp, Wp, RH = _grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
+    Hp, Wp, RH = depthwise_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH)
     for o in prange(OC):                            # one filter per iteration
         P = np.empty(Hp * Wp + KW * DW, dtype=x.dtype)
         G = np.empty(RH * Wp, dtype=x.dtype)
         acc = np.zeros(KH * KW, dtype=x.dtype)
         for n in range(N):
-            padded_plane(x[n, o // M], PH, PW, Hp, Wp, P)
-            on_grid(gy[n, o], SH, SW, Wp, G)
+            padded_plane_cpu(x[n, o // M], PH, PW, Hp, Wp, P)
+            on_grid_cpu(gy[n, o], SH, SW, Wp, G)
             # dw[kh, kw] = sum over n and the grid of G * (P shifted by the tap)
             for kh in range(KH):
                 for kw in range(KW):
                     off = kh * DH * Wp + kw * DW
-                    acc[kh * KW + kw] += dot(G, P[off:off + RH * Wp])
+                    acc[kh * KW + kw] += dot_cpu(G, P[off:off + RH * Wp])
         for kh in range(KH):
             for kw in range(KW):
                 dw[o, 0, kh, kw] = acc[kh * KW + kw]
 
 
-# Nine taps per output: the threads pay even on small planes when the kernel runs alone
-# (bench_ops 144x16x16: 23 ms parallel, 40 ms as a plain loop), and in a MobileNetV2 step
-# the choice was a wash (1842 against 1808 ms): so always parallel, like pooling.
-_ALWAYS = 0
-depthwise_conv2d_cpu = _jit_parallel(_depthwise_conv2d, _ALWAYS)
-depthwise_conv2d_backward_input_cpu = _jit_parallel(_depthwise_conv2d_backward_input, _ALWAYS)
-depthwise_conv2d_backward_weight_cpu = _jit_parallel(_depthwise_conv2d_backward_weight,
-                                                     _ALWAYS)
+# Nine taps per output: the threads pay even on small planes when the kernel runs alone,
+# and in a whole MobileNetV2 step the choice was a wash: so always parallel, like pooling.
+depthwise_conv2d_cpu = jit_parallel(_depthwise_conv2d, always=True)
+depthwise_conv2d_backward_input_cpu = jit_parallel(_depthwise_conv2d_backward_input,
+                                                   always=True)
+depthwise_conv2d_backward_weight_cpu = jit_parallel(_depthwise_conv2d_backward_weight,
+                                                    always=True)
 
 
 # The plane layout above pays per plane: a padded copy, a zeroed Q, KH*KW short loops
@@ -208,17 +207,17 @@ def _to_channels_last(src, PH, PW, dst):
                 dst[h + PH, w + PW, c] = src[c, h, w]
 
 
-_cl_grid = _jit(_channels_last_grid)
-to_channels_last = _jit(_to_channels_last)
+channels_last_grid_cpu = jit(_channels_last_grid)
+to_channels_last_cpu = jit(_to_channels_last)
 
 
 def _depthwise_conv2d_cl(x, wt, KH, KW, SH, SW, PH, PW, DH, DW, y):
     N, C, H, W = x.shape
     OH, OW = y.shape[2:]
-    Hp, Wp = _cl_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+    Hp, Wp = channels_last_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
     for n in prange(N):                             # one sample per iteration
         xt = np.empty((Hp, Wp, C), dtype=x.dtype)
-        to_channels_last(x[n], PH, PW, xt)
+        to_channels_last_cpu(x[n], PH, PW, xt)
         acc = np.empty(C, dtype=x.dtype)
         for oh in range(OH):
             for ow in range(OW):
@@ -237,10 +236,10 @@ def _depthwise_conv2d_cl(x, wt, KH, KW, SH, SW, PH, PW, DH, DW, y):
 def _depthwise_conv2d_backward_input_cl(gy, wt, KH, KW, SH, SW, PH, PW, DH, DW, dx):
     N, C, H, W = dx.shape
     OH, OW = gy.shape[2:]
-    Hp, Wp = _cl_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+    Hp, Wp = channels_last_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
     for n in prange(N):                             # one sample per iteration
         gt = np.empty((OH, OW, C), dtype=gy.dtype)
-        to_channels_last(gy[n], 0, 0, gt)
+        to_channels_last_cpu(gy[n], 0, 0, gt)
         dxt = np.zeros((Hp, Wp, C), dtype=gy.dtype)
         for oh in range(OH):
             for ow in range(OW):
@@ -262,7 +261,7 @@ def _depthwise_conv2d_backward_weight_cl(x, gy, KH, KW, SH, SW, PH, PW, DH, DW, 
     N, C, H, W = x.shape
     OH, OW = gy.shape[2:]
     T = part.shape[0]
-    Hp, Wp = _cl_grid(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+    Hp, Wp = channels_last_grid_cpu(H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
     for t in prange(T):
         xt = np.empty((Hp, Wp, C), dtype=x.dtype)
         gt = np.empty((OH, OW, C), dtype=x.dtype)
@@ -271,8 +270,8 @@ def _depthwise_conv2d_backward_weight_cl(x, gy, KH, KW, SH, SW, PH, PW, DH, DW, 
             for c in range(C):
                 p[k, c] = 0
         for n in range(t * N // T, (t + 1) * N // T):
-            to_channels_last(x[n], PH, PW, xt)
-            to_channels_last(gy[n], 0, 0, gt)
+            to_channels_last_cpu(x[n], PH, PW, xt)
+            to_channels_last_cpu(gy[n], 0, 0, gt)
             for oh in range(OH):
                 for ow in range(OW):
                     g = gt[oh, ow]
@@ -284,11 +283,11 @@ def _depthwise_conv2d_backward_weight_cl(x, gy, KH, KW, SH, SW, PH, PW, DH, DW, 
                                 pk[c] += g[c] * src[c]
 
 
-depthwise_conv2d_cl_cpu = _jit_parallel(_depthwise_conv2d_cl, _ALWAYS)
-depthwise_conv2d_backward_input_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_input_cl,
-                                                       _ALWAYS)
-depthwise_conv2d_backward_weight_cl_cpu = _jit_parallel(_depthwise_conv2d_backward_weight_cl,
-                                                        _ALWAYS)
+depthwise_conv2d_cl_cpu = jit_parallel(_depthwise_conv2d_cl, always=True)
+depthwise_conv2d_backward_input_cl_cpu = jit_parallel(_depthwise_conv2d_backward_input_cl,
+                                                      always=True)
+depthwise_conv2d_backward_weight_cl_cpu = jit_parallel(_depthwise_conv2d_backward_weight_cl,
+                                                       always=True)
 
 # Which layout the public functions use: "auto" picks by shape (what the benchmark
 # showed, see _channels_last_pays); "planes" or "channels_last" force one (tests).
@@ -298,10 +297,8 @@ DEPTHWISE_LAYOUT = "auto"
 def _channels_last_pays(C, OC, H, W, SH, SW):
     """Channels-last for planes of at most 8x8, or a stride; one filter per channel only.
 
-    Measured per layer of MobileNetV2 at batch 64 (2 threads), forward + both
-    gradients in ms, planes -> channels-last: 960x4x4 24.5 -> 8.6; 384x8x8 21.0 -> 12.0;
-    576x8x8/2 26.4 -> 9.1; 192x16x16/2 23.6 -> 15.0; 144x32x32/2 45.7 -> 38.9. At stride 1 on
-    16x16 they are even (192: 31.4 -> 32.5) and on 32x32 the planes win (144: 60.7 -> 89.9).
+    Measured per layer of MobileNetV2 (benchmarks/README.md): channels-last wins on 8x8
+    and 4x4 planes and at stride 2, ties at stride 1 on 16x16, loses on 32x32.
     """
     if OC != C or DEPTHWISE_LAYOUT == "planes":
         return False

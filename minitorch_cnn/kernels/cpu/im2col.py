@@ -3,7 +3,7 @@ import numpy as np
 from numba import prange, uintp
 
 from ..reference import _out_size
-from ._numba import _jit, _jit_parallel
+from ._numba import jit, jit_parallel
 
 
 def _inside_range(size, S, offset, out_size):
@@ -13,7 +13,7 @@ def _inside_range(size, S, offset, out_size):
     return o0, max(o0, o1)
 
 
-_inside = _jit(_inside_range)
+inside_range_cpu = jit(_inside_range)
 
 
 # ------------------------------------------------------------------ im2col
@@ -25,7 +25,7 @@ def _im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols):
     xf, cf = x.reshape(-1), cols.reshape(-1)       # flat views, for the unsigned indices
     for r in prange(C * KH * KW):                   # one row of cols per iteration
         c, kh, kw = r // (KH * KW), (r // KW) % KH, r % KW
-        ow0, ow1 = _inside(W, SW, kw * DW - PW, OW)
+        ow0, ow1 = inside_range_cpu(W, SW, kw * DW - PW, OW)
         for n in range(N):
             for oh in range(OH):
                 base = (n * OH + oh) * OW
@@ -57,7 +57,7 @@ def _col2im(cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, dx):
         for kh in range(KH):
             for kw in range(KW):
                 r = (c * KH + kh) * KW + kw
-                ow0, ow1 = _inside(W, SW, kw * DW - PW, OW)
+                ow0, ow1 = inside_range_cpu(W, SW, kw * DW - PW, OW)
                 for oh in range(OH):
                     ih = oh * SH - PH + kh * DH
                     if ih < 0 or ih >= H:
@@ -69,8 +69,8 @@ def _col2im(cols, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, dx):
                         dxf[dst + j * uintp(SW)] += cf[src + j]
 
 
-im2col_cpu = _jit_parallel(_im2col)
-col2im_cpu = _jit_parallel(_col2im)
+im2col_cpu = jit_parallel(_im2col)
+col2im_cpu = jit_parallel(_col2im)
 
 
 def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):

@@ -2,8 +2,8 @@
 import numpy as np
 from numba import prange
 
-from ._numba import _jit_parallel
-from .elementwise import _through_band
+from ._numba import jit_parallel
+from .elementwise import through_band_cpu
 
 
 # ------------------------------------------------------ batch normalisation
@@ -16,7 +16,7 @@ from .elementwise import _through_band
 # channel's first number, which lies inside the data, S2/M and (S1/M)^2 stay within
 # (max - min)^2 of each other, and float64 keeps the difference exact to float32: the
 # cancellation of the textbook E[x^2] - E[x]^2 needs |mean| >> std, which the shift
-# removes. Measured: 1.1-2.4x faster than two passes (64x96x32x32: 4.1 -> 2.3 ms).
+# removes. It reads x once instead of twice.
 def _batch_norm_statistics(x, mean, var):
     N, C, L = x.shape
     M = N * L
@@ -60,7 +60,7 @@ def _batch_norm_backward_reduce(gy, x, mean, inv_std, y, lo, hi, sum_gy, sum_gy_
             for i in range(L):
                 g = gy[n, c, i]
                 if y is not None:
-                    g = _through_band(g, y[n, c, i], lo, hi)
+                    g = through_band_cpu(g, y[n, c, i], lo, hi)
                 a[i] += g
                 b[i] += g * ((x[n, c, i] - m) * s)
         sum_gy[c] = a.sum()
@@ -77,14 +77,14 @@ def _batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xha
         for i in range(L):
             g = gy[n, c, i]
             if y is not None:
-                g = _through_band(g, y[n, c, i], lo, hi)
+                g = through_band_cpu(g, y[n, c, i], lo, hi)
             dx[n, c, i] = k * (g - a - (x[n, c, i] - m) * s * b)
 
 
-batch_norm_statistics_cpu = _jit_parallel(_batch_norm_statistics)
-batch_norm_apply_cpu = _jit_parallel(_batch_norm_apply)
-batch_norm_backward_reduce_cpu = _jit_parallel(_batch_norm_backward_reduce)
-batch_norm_backward_input_cpu = _jit_parallel(_batch_norm_backward_input)
+batch_norm_statistics_cpu = jit_parallel(_batch_norm_statistics)
+batch_norm_apply_cpu = jit_parallel(_batch_norm_apply)
+batch_norm_backward_reduce_cpu = jit_parallel(_batch_norm_backward_reduce)
+batch_norm_backward_input_cpu = jit_parallel(_batch_norm_backward_input)
 
 
 def batch_norm_statistics(x):

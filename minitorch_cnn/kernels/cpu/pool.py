@@ -3,8 +3,7 @@ import numpy as np
 from numba import prange
 
 from ..reference import _adaptive_bins
-from ._numba import _jit_parallel
-from .depthwise import _ALWAYS
+from ._numba import jit_parallel
 
 
 # ------------------------------------------------------------------ pooling
@@ -115,15 +114,15 @@ def _adaptive_max_pool2d(x, hbins, wbins, y, argmax):
 
 
 # Pooling reads KH*KW inputs per output and follows no GEMM in the nets here: the threads
-# pay even on small maps (192x16x16, 3x3 max pool, forward + backward: 61 ms on two,
-# 125 ms as a plain loop), so these kernels are always parallel.
-max_pool2d_cpu = _jit_parallel(_max_pool2d, _ALWAYS)
-max_pool2d_backward_cpu = _jit_parallel(_max_pool2d_backward, _ALWAYS)
-avg_pool2d_cpu = _jit_parallel(_avg_pool2d, _ALWAYS)
-avg_pool2d_backward_cpu = _jit_parallel(_avg_pool2d_backward, _ALWAYS)
-adaptive_avg_pool2d_cpu = _jit_parallel(_adaptive_avg_pool2d, _ALWAYS)
-adaptive_avg_pool2d_backward_cpu = _jit_parallel(_adaptive_avg_pool2d_backward, _ALWAYS)
-adaptive_max_pool2d_cpu = _jit_parallel(_adaptive_max_pool2d, _ALWAYS)
+# pay even on small maps, so these kernels are always parallel.
+max_pool2d_cpu = jit_parallel(_max_pool2d, always=True)
+max_pool2d_backward_cpu = jit_parallel(_max_pool2d_backward, always=True)
+avg_pool2d_cpu = jit_parallel(_avg_pool2d, always=True)
+avg_pool2d_backward_cpu = jit_parallel(_avg_pool2d_backward, always=True)
+adaptive_avg_pool2d_cpu = jit_parallel(_adaptive_avg_pool2d, always=True)
+adaptive_avg_pool2d_backward_cpu = jit_parallel(_adaptive_avg_pool2d_backward,
+                                                always=True)
+adaptive_max_pool2d_cpu = jit_parallel(_adaptive_max_pool2d, always=True)
 
 
 def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):

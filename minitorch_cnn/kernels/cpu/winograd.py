@@ -3,7 +3,7 @@ import numpy as np
 from numba import prange
 
 from ..reference import _winograd_tiles
-from ._numba import _jit, _jit_parallel
+from ._numba import jit, jit_parallel
 
 
 # ---------------------------------------------------------- Winograd F(m x m, 3x3)
@@ -21,8 +21,8 @@ from ._numba import _jit, _jit_parallel
 # column of every tile in a row of tiles, for every channel, is one contiguous vector
 # of TW*C numbers. Each 1-D matrix is then a few long loops of the form
 #     v_j[l] = sum_k P[j, k] d_k[l]            (one loop per output j)
-# which LLVM turns into SIMD code. Two details decide that it does (measured: a loop
-# that stored six outputs at once ran 5-8x slower): each loop stores one vector only
+# which LLVM turns into SIMD code. Two details decide that it does (a loop that stored
+# six outputs at once ran several times slower): each loop stores one vector only
 # (with six it must prove at run time that none of the twelve overlap, and gives
 # up), and each vector is a slice, indexed from 0 (an index like base + l could be
 # negative for all LLVM knows, and Numba's wrap-around for negative indices then
@@ -49,7 +49,7 @@ def _vecs6(a, s, ss, L):
             a[s + 5 * ss:s + 5 * ss + L])
 
 
-_vecs2, _vecs4, _vecs6 = _jit(_vecs2), _jit(_vecs4), _jit(_vecs6)
+vecs2_cpu, vecs4_cpu, vecs6_cpu = jit(_vecs2), jit(_vecs4), jit(_vecs6)
 
 # The 1-D matrices, each as f(src, s, ss, dst, d, ds, L): output vector j (at
 # dst[d + j*ds]) = sum_k P[j, k] * input vector k (at src[s + k*ss]), all of length L.
@@ -58,8 +58,8 @@ _vecs2, _vecs4, _vecs6 = _jit(_vecs2), _jit(_vecs4), _jit(_vecs6)
 
 def _bt4_rows(src, s, ss, dst, d, ds, L):
     """B^T d (F(2x2)): (d0 - d2, d1 + d2, d2 - d1, d1 - d3)."""
-    d0, d1, d2, d3 = _vecs4(src, s, ss, L)
-    v0, v1, v2, v3 = _vecs4(dst, d, ds, L)
+    d0, d1, d2, d3 = vecs4_cpu(src, s, ss, L)
+    v0, v1, v2, v3 = vecs4_cpu(dst, d, ds, L)
     for l in range(L):
         v0[l] = d0[l] - d2[l]
     for l in range(L):
@@ -72,8 +72,8 @@ def _bt4_rows(src, s, ss, dst, d, ds, L):
 
 def _b4_rows(src, s, ss, dst, d, ds, L):
     """B v (F(2x2)), the adjoint of _bt4_rows: (v0, v1 - v2 + v3, v1 + v2 - v0, -v3)."""
-    v0, v1, v2, v3 = _vecs4(src, s, ss, L)
-    e0, e1, e2, e3 = _vecs4(dst, d, ds, L)
+    v0, v1, v2, v3 = vecs4_cpu(src, s, ss, L)
+    e0, e1, e2, e3 = vecs4_cpu(dst, d, ds, L)
     for l in range(L):
         e0[l] = v0[l]
     for l in range(L):
@@ -86,8 +86,8 @@ def _b4_rows(src, s, ss, dst, d, ds, L):
 
 def _at4_rows(src, s, ss, dst, d, ds, L):
     """A^T m (F(2x2)): 4 -> 2, (m0 + m1 + m2, m1 - m2 - m3)."""
-    m0, m1, m2, m3 = _vecs4(src, s, ss, L)
-    y0, y1 = _vecs2(dst, d, ds, L)
+    m0, m1, m2, m3 = vecs4_cpu(src, s, ss, L)
+    y0, y1 = vecs2_cpu(dst, d, ds, L)
     for l in range(L):
         y0[l] = m0[l] + m1[l] + m2[l]
     for l in range(L):
@@ -96,8 +96,8 @@ def _at4_rows(src, s, ss, dst, d, ds, L):
 
 def _a4_rows(src, s, ss, dst, d, ds, L):
     """A g (F(2x2)), the adjoint of _at4_rows: 2 -> 4, (g0, g0 + g1, g0 - g1, -g1)."""
-    g0, g1 = _vecs2(src, s, ss, L)
-    r0, r1, r2, r3 = _vecs4(dst, d, ds, L)
+    g0, g1 = vecs2_cpu(src, s, ss, L)
+    r0, r1, r2, r3 = vecs4_cpu(dst, d, ds, L)
     for l in range(L):
         r0[l] = g0[l]
     for l in range(L):
@@ -112,8 +112,8 @@ def _a4_rows(src, s, ss, dst, d, ds, L):
 # common sums shared.
 def _bt6_rows(src, s, ss, dst, d, ds, L):
     """B^T d (F(4x4)): 6 -> 6."""
-    d0, d1, d2, d3, d4, d5 = _vecs6(src, s, ss, L)
-    v0, v1, v2, v3, v4, v5 = _vecs6(dst, d, ds, L)
+    d0, d1, d2, d3, d4, d5 = vecs6_cpu(src, s, ss, L)
+    v0, v1, v2, v3, v4, v5 = vecs6_cpu(dst, d, ds, L)
     for l in range(L):
         v0[l] = FOUR * d0[l] - FIVE * d2[l] + d4[l]
     for l in range(L):
@@ -130,8 +130,8 @@ def _bt6_rows(src, s, ss, dst, d, ds, L):
 
 def _b6_rows(src, s, ss, dst, d, ds, L):
     """B v (F(4x4)), the adjoint of _bt6_rows: 6 -> 6."""
-    v0, v1, v2, v3, v4, v5 = _vecs6(src, s, ss, L)
-    e0, e1, e2, e3, e4, e5 = _vecs6(dst, d, ds, L)
+    v0, v1, v2, v3, v4, v5 = vecs6_cpu(src, s, ss, L)
+    e0, e1, e2, e3, e4, e5 = vecs6_cpu(dst, d, ds, L)
     for l in range(L):
         e0[l] = FOUR * v0[l]
     for l in range(L):
@@ -148,8 +148,8 @@ def _b6_rows(src, s, ss, dst, d, ds, L):
 
 def _at6_rows(src, s, ss, dst, d, ds, L):
     """A^T m (F(4x4)): 6 -> 4."""
-    m0, m1, m2, m3, m4, m5 = _vecs6(src, s, ss, L)
-    y0, y1, y2, y3 = _vecs4(dst, d, ds, L)
+    m0, m1, m2, m3, m4, m5 = vecs6_cpu(src, s, ss, L)
+    y0, y1, y2, y3 = vecs4_cpu(dst, d, ds, L)
     for l in range(L):
         y0[l] = m0[l] + (m1[l] + m2[l]) + (m3[l] + m4[l])
     for l in range(L):
@@ -162,8 +162,8 @@ def _at6_rows(src, s, ss, dst, d, ds, L):
 
 def _a6_rows(src, s, ss, dst, d, ds, L):
     """A g (F(4x4)), the adjoint of _at6_rows: 4 -> 6."""
-    g0, g1, g2, g3 = _vecs4(src, s, ss, L)
-    r0, r1, r2, r3, r4, r5 = _vecs6(dst, d, ds, L)
+    g0, g1, g2, g3 = vecs4_cpu(src, s, ss, L)
+    r0, r1, r2, r3, r4, r5 = vecs6_cpu(dst, d, ds, L)
     for l in range(L):
         r0[l] = g0[l]
     for l in range(L):
@@ -178,9 +178,9 @@ def _a6_rows(src, s, ss, dst, d, ds, L):
         r5[l] = g3[l]
 
 
-(_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
- _bt6_rows, _b6_rows, _at6_rows, _a6_rows) = [
-    _jit(f) for f in (_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
+(bt4_rows_cpu, b4_rows_cpu, at4_rows_cpu, a4_rows_cpu,
+ bt6_rows_cpu, b6_rows_cpu, at6_rows_cpu, a6_rows_cpu) = [
+    jit(f) for f in (_bt4_rows, _b4_rows, _at4_rows, _a4_rows,
                       _bt6_rows, _b6_rows, _at6_rows, _a6_rows)]
 
 MAT_BT, MAT_AT, MAT_A, MAT_B = 0, 1, 2, 3            # which 1-D matrix
@@ -191,25 +191,25 @@ def _apply(which, m, src, s, ss, dst, d, ds, L):
     length L."""
     if m == 2:
         if which == MAT_BT:
-            _bt4_rows(src, s, ss, dst, d, ds, L)
+            bt4_rows_cpu(src, s, ss, dst, d, ds, L)
         elif which == MAT_AT:
-            _at4_rows(src, s, ss, dst, d, ds, L)
+            at4_rows_cpu(src, s, ss, dst, d, ds, L)
         elif which == MAT_A:
-            _a4_rows(src, s, ss, dst, d, ds, L)
+            a4_rows_cpu(src, s, ss, dst, d, ds, L)
         else:
-            _b4_rows(src, s, ss, dst, d, ds, L)
+            b4_rows_cpu(src, s, ss, dst, d, ds, L)
     else:
         if which == MAT_BT:
-            _bt6_rows(src, s, ss, dst, d, ds, L)
+            bt6_rows_cpu(src, s, ss, dst, d, ds, L)
         elif which == MAT_AT:
-            _at6_rows(src, s, ss, dst, d, ds, L)
+            at6_rows_cpu(src, s, ss, dst, d, ds, L)
         elif which == MAT_A:
-            _a6_rows(src, s, ss, dst, d, ds, L)
+            a6_rows_cpu(src, s, ss, dst, d, ds, L)
         else:
-            _b6_rows(src, s, ss, dst, d, ds, L)
+            b6_rows_cpu(src, s, ss, dst, d, ds, L)
 
 
-_apply = _jit(_apply)
+apply_cpu = jit(_apply)
 
 
 def _gather_columns(x, n, PH, PW, TW, m, q, xl):
@@ -239,9 +239,9 @@ def _tile_row(xl, th, m, a, which, t, dst, d, ds):
     q, Hp, L = xl.shape[0], xl.shape[1], xl.shape[2] * xl.shape[3]
     xf, tf = xl.reshape(-1), t.reshape(-1)
     for k in range(q):
-        _apply(which, m, xf, (k * Hp + m * th) * L, L, tf, k * a * L, L, L)
+        apply_cpu(which, m, xf, (k * Hp + m * th) * L, L, tf, k * a * L, L, L)
     for i in range(a):
-        _apply(which, m, tf, i * L, a * L, dst, d + i * a * ds, ds, L)
+        apply_cpu(which, m, tf, i * L, a * L, dst, d + i * a * ds, ds, L)
 
 
 def _untile_row(src, s, ss, th, m, which, u, z, acc):
@@ -252,9 +252,9 @@ def _untile_row(src, s, ss, th, m, which, u, z, acc):
     L = TW * C
     uf, zf = u.reshape(-1), z.reshape(-1)
     for j in range(a):
-        _apply(which, m, src, s + j * ss, a * ss, uf, j * q * L, L, L)
+        apply_cpu(which, m, src, s + j * ss, a * ss, uf, j * q * L, L, L)
     for r in range(q):
-        _apply(which, m, uf, r * L, q * L, zf, r * L, q * L, L)
+        apply_cpu(which, m, uf, r * L, q * L, zf, r * L, q * L, L)
     for r in range(q):                              # z[col, r, tw] is pixel
         for tw in range(TW):                        # (m*th + r, m*tw + col) of the plane
             for col in range(q):
@@ -274,8 +274,8 @@ def _crop_plane(acc, PH, PW, bias, y, n):
                 dst[w] = src[w] + b
 
 
-_gather_columns, _tile_row, _untile_row, _crop_plane = (
-    _jit(_gather_columns), _jit(_tile_row), _jit(_untile_row), _jit(_crop_plane))
+gather_columns_cpu, tile_row_cpu, untile_row_cpu, crop_plane_cpu = (
+    jit(_gather_columns), jit(_tile_row), jit(_untile_row), jit(_crop_plane))
 
 
 def _tile_transform(x, PH, PW, TH, TW, m, q, a, which, V):
@@ -287,10 +287,10 @@ def _tile_transform(x, PH, PW, TH, TW, m, q, a, which, V):
     T = V.shape[1]
     for n in prange(N):                             # one sample per iteration
         xl = np.empty((q, m * (TH - 1) + q, TW, C), dtype=x.dtype)
-        _gather_columns(x, n, PH, PW, TW, m, q, xl)
+        gather_columns_cpu(x, n, PH, PW, TW, m, q, xl)
         t = np.empty((q, a, TW * C), dtype=x.dtype)
         for th in range(TH):
-            _tile_row(xl, th, m, a, which, t, V.reshape(-1), (n * TH + th) * TW * C, T * C)
+            tile_row_cpu(xl, th, m, a, which, t, V.reshape(-1), (n * TH + th) * TW * C, T * C)
 
 
 def _untile_transform(M, PH, PW, TH, TW, m, q, a, which, bias, y):
@@ -305,12 +305,12 @@ def _untile_transform(M, PH, PW, TH, TW, m, q, a, which, bias, y):
         u = np.empty((a, q, TW * C), dtype=y.dtype)
         z = np.empty((q, q, TW, C), dtype=y.dtype)
         for th in range(TH):
-            _untile_row(M.reshape(-1), (n * TH + th) * TW * C, T * C, th, m, which, u, z, acc)
-        _crop_plane(acc, PH, PW, bias, y, n)
+            untile_row_cpu(M.reshape(-1), (n * TH + th) * TW * C, T * C, th, m, which, u, z, acc)
+        crop_plane_cpu(acc, PH, PW, bias, y, n)
 
 
-tile_transform_cpu = _jit_parallel(_tile_transform)
-untile_transform_cpu = _jit_parallel(_untile_transform)
+tile_transform_cpu = jit_parallel(_tile_transform)
+untile_transform_cpu = jit_parallel(_untile_transform)
 
 
 def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
