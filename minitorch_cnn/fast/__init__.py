@@ -13,7 +13,9 @@ of this package for each conv, from its geometry and device:
                     (conv_winograd.py; CPU only)
 
 Each unit has a forward and a backward, tested against the story (tests/test_conv.py).
-``nn.Conv2d.plan(x)`` and ``analysis.summary`` say which one a layer runs.
+``nn.Conv2d.plan(x)`` and ``analysis.summary`` say which one a layer runs. Pooling and
+batch norm have one algorithm each: their fast path is the Numba or CuPy kernel of the
+same name as the reference one, picked by ``kernels.tier``.
 
 Every knob is a field of ``TUNING`` (one ``Tuning``); change them for a block with
 ``with fast.tuning(winograd_tile=2): ...``. Measurements behind the defaults are in

@@ -59,43 +59,56 @@ def _impl(a, name):
     return fn
 
 
-def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    return _impl(x, "im2col")(x, KH, KW, SH, SW, PH, PW, DH, DW, out)
+def im2col(x, g, out=None):
+    return _impl(x, "im2col")(x, g, out)
 
 
-def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    return _impl(cols, "col2im")(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out)
+def col2im(cols, g, out=None):
+    return _impl(cols, "col2im")(cols, g, out)
 
 
-def depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW):
-    return _impl(x, "depthwise_conv2d")(x, w, SH, SW, PH, PW, DH, DW)
+def depthwise_conv2d(x, w, g, layout=None):
+    return _impl(x, "depthwise_conv2d")(x, w, g, layout)
 
 
-def depthwise_conv2d_backward_input(gy, w, x_shape, SH, SW, PH, PW, DH, DW):
-    return _impl(gy, "depthwise_conv2d_backward_input")(
-        gy, w, x_shape, SH, SW, PH, PW, DH, DW)
+def depthwise_conv2d_backward_input(gy, w, g, layout=None):
+    return _impl(gy, "depthwise_conv2d_backward_input")(gy, w, g, layout)
 
 
-def depthwise_conv2d_backward_weight(x, gy, KH, KW, SH, SW, PH, PW, DH, DW):
-    return _impl(x, "depthwise_conv2d_backward_weight")(
-        x, gy, KH, KW, SH, SW, PH, PW, DH, DW)
+def depthwise_conv2d_backward_weight(x, gy, g, layout=None):
+    return _impl(x, "depthwise_conv2d_backward_weight")(x, gy, g, layout)
 
 
-def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
-    return _impl(x, "max_pool2d")(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)
+def winograd_input_transform(x, g, m=2, out=None):
+    return _impl(x, "winograd_input_transform")(x, g, m, out)
+
+
+def winograd_output_transform(M, bias, g, m=2, out=None):
+    return _impl(M, "winograd_output_transform")(M, bias, g, m, out)
+
+
+def winograd_output_transform_backward(gy, m=2, out=None):
+    return _impl(gy, "winograd_output_transform_backward")(gy, m, out)
+
+
+def winograd_input_transform_backward(dV, g, m=2, out=None):
+    return _impl(dV, "winograd_input_transform_backward")(dV, g, m, out)
+
+
+def max_pool2d(x, g):
+    return _impl(x, "max_pool2d")(x, g)
 
 
 def max_pool2d_backward(gy, argmax, x_shape):
     return _impl(gy, "max_pool2d_backward")(gy, argmax, x_shape)
 
 
-def avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
-    return _impl(x, "avg_pool2d")(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor)
+def avg_pool2d(x, g, divisor):
+    return _impl(x, "avg_pool2d")(x, g, divisor)
 
 
-def avg_pool2d_backward(gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
-    return _impl(gy, "avg_pool2d_backward")(
-        gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor)
+def avg_pool2d_backward(gy, g, divisor):
+    return _impl(gy, "avg_pool2d_backward")(gy, g, divisor)
 
 
 def adaptive_avg_pool2d(x, OH, OW):
@@ -114,19 +127,18 @@ def batch_norm_statistics(x):
     return _impl(x, "batch_norm_statistics")(x)
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias, band=None):
-    return _impl(x, "batch_norm_apply")(x, mean, inv_std, weight, bias, band)
+def batch_norm_apply(x, mean, inv_std, weight, bias, band=None, residual=None):
+    return _impl(x, "batch_norm_apply")(x, mean, inv_std, weight, bias, band, residual)
 
 
 def batch_norm_backward_reduce(gy, x, mean, inv_std, y=None, band=None):
-    return _impl(gy, "batch_norm_backward_reduce")(
-        gy, x, mean, inv_std, y, band)
+    return _impl(gy, "batch_norm_backward_reduce")(gy, x, mean, inv_std, y, band)
 
 
 def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, y=None,
                               band=None):
-    return _impl(gy, "batch_norm_backward_input")(
-        gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat, y, band)
+    return _impl(gy, "batch_norm_backward_input")(gy, x, mean, inv_std, scale, mean_gy,
+                                                  mean_gy_xhat, y, band)
 
 
 def clamp(x, lo, hi):
@@ -146,25 +158,5 @@ def silu_backward(g, x):
 
 
 def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
-    return _impl(p, "sgd_update")(p, g, buf, lr, momentum, dampening, weight_decay,
-                                             nesterov, first)
-
-
-def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
-    return _impl(x, "winograd_input_transform")(
-        x, PH, PW, OH, OW, out, m)
-
-
-def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
-    return _impl(M, "winograd_output_transform")(
-        M, bias, N, OH, OW, out, m)
-
-
-def winograd_output_transform_backward(gy, out=None, m=2):
-    return _impl(gy, "winograd_output_transform_backward")(
-        gy, out, m)
-
-
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
-    return _impl(dV, "winograd_input_transform_backward")(
-        dV, x_shape, PH, PW, OH, OW, out, m)
+    return _impl(p, "sgd_update")(p, g, buf, lr, momentum, dampening, weight_decay, nesterov,
+                                  first)

@@ -2,7 +2,7 @@
 import numpy as np
 from numba import get_num_threads, prange
 
-from ..reference import _out_size
+from ...fast import depthwise_layout
 from ._numba import jit, jit_parallel
 
 
@@ -289,20 +289,17 @@ depthwise_conv2d_backward_input_cl_cpu = jit_parallel(_depthwise_conv2d_backward
 depthwise_conv2d_backward_weight_cl_cpu = jit_parallel(_depthwise_conv2d_backward_weight_cl,
                                                        always=True)
 
-# Which layout the public functions use: "auto" picks by shape (what the benchmark
-# showed, see _channels_last_pays); "planes" or "channels_last" force one (tests).
-DEPTHWISE_LAYOUT = "auto"
 
-
-def _channels_last_pays(C, OC, H, W, SH, SW):
-    """Channels-last for planes of at most 8x8, or a stride; one filter per channel only.
-
-    Measured per layer of MobileNetV2 (benchmarks/README.md): channels-last wins on 8x8
-    and 4x4 planes and at stride 2, ties at stride 1 on 16x16, loses on 32x32.
-    """
-    if OC != C or DEPTHWISE_LAYOUT == "planes":
-        return False
-    return DEPTHWISE_LAYOUT == "channels_last" or SH > 1 or SW > 1 or H * W <= 64
+def _layout(g, layout):
+    """The layout to run: the one asked for, or fast.depthwise_layout's choice; channels-
+    last needs one filter per channel."""
+    layout = layout or depthwise_layout(g)
+    if layout not in ("planes", "channels_last") or (layout == "channels_last"
+                                                     and g.OC != g.C):
+        raise ValueError(f"depthwise_conv2d: layout must be 'planes' or 'channels_last' (the "
+                         f"latter with one filter per channel), got {layout!r} for "
+                         f"{g.C} -> {g.OC} channels")
+    return layout
 
 
 def _turned(w):
@@ -311,41 +308,37 @@ def _turned(w):
     return np.ascontiguousarray(w.reshape(C, KH * KW).T)
 
 
-def depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW):
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w.shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    y = np.empty((N, OC, OH, OW), dtype=x.dtype)
+def depthwise_conv2d(x, w, g, layout=None):
+    y = np.empty((x.shape[0], g.OC, g.OH, g.OW), dtype=x.dtype)
     x = np.ascontiguousarray(x)
-    if _channels_last_pays(C, OC, H, W, SH, SW):
-        depthwise_conv2d_cl_cpu(x, _turned(w), KH, KW, SH, SW, PH, PW, DH, DW, y)
+    if _layout(g, layout) == "channels_last":
+        depthwise_conv2d_cl_cpu(x, _turned(w), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW,
+                                y)
     else:
-        depthwise_conv2d_cpu(x, np.ascontiguousarray(w), SH, SW, PH, PW, DH, DW, y)
+        depthwise_conv2d_cpu(x, np.ascontiguousarray(w), g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, y)
     return y
 
 
-def depthwise_conv2d_backward_input(gy, w, x_shape, SH, SW, PH, PW, DH, DW):
-    N, C, H, W = x_shape
-    OC, _, KH, KW = w.shape
-    dx = np.empty(x_shape, dtype=gy.dtype)
+def depthwise_conv2d_backward_input(gy, w, g, layout=None):
+    dx = np.empty((gy.shape[0], g.C, g.H, g.W), dtype=gy.dtype)
     gy = np.ascontiguousarray(gy)
-    if _channels_last_pays(C, OC, H, W, SH, SW):
-        depthwise_conv2d_backward_input_cl_cpu(gy, _turned(w), KH, KW, SH, SW, PH, PW, DH, DW,
-                                               dx)
+    if _layout(g, layout) == "channels_last":
+        depthwise_conv2d_backward_input_cl_cpu(gy, _turned(w), g.KH, g.KW, g.SH, g.SW, g.PH,
+                                               g.PW, g.DH, g.DW, dx)
     else:
-        depthwise_conv2d_backward_input_cpu(gy, np.ascontiguousarray(w),
-                                            SH, SW, PH, PW, DH, DW, dx)
+        depthwise_conv2d_backward_input_cpu(gy, np.ascontiguousarray(w), g.SH, g.SW, g.PH,
+                                            g.PW, g.DH, g.DW, dx)
     return dx
 
 
-def depthwise_conv2d_backward_weight(x, gy, KH, KW, SH, SW, PH, PW, DH, DW):
-    N, C, H, W = x.shape
-    OC = gy.shape[1]
+def depthwise_conv2d_backward_weight(x, gy, g, layout=None):
+    N = x.shape[0]
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
-    if _channels_last_pays(C, OC, H, W, SH, SW):
-        part = np.empty((min(N, get_num_threads()), KH * KW, C), dtype=gy.dtype)
-        depthwise_conv2d_backward_weight_cl_cpu(x, gy, KH, KW, SH, SW, PH, PW, DH, DW, part)
-        return np.ascontiguousarray(part.sum(axis=0).T).reshape(C, 1, KH, KW)
-    dw = np.empty((OC, 1, KH, KW), dtype=gy.dtype)
-    depthwise_conv2d_backward_weight_cpu(x, gy, SH, SW, PH, PW, DH, DW, dw)
+    if _layout(g, layout) == "channels_last":
+        part = np.empty((min(N, get_num_threads()), g.KH * g.KW, g.C), dtype=gy.dtype)
+        depthwise_conv2d_backward_weight_cl_cpu(x, gy, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW,
+                                                g.DH, g.DW, part)
+        return np.ascontiguousarray(part.sum(axis=0).T).reshape(g.C, 1, g.KH, g.KW)
+    dw = np.empty((g.OC, 1, g.KH, g.KW), dtype=gy.dtype)
+    depthwise_conv2d_backward_weight_cpu(x, gy, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, dw)
     return dw

@@ -2,7 +2,6 @@
 import numpy as np
 from numba import prange, uintp
 
-from ..reference import _out_size
 from ._numba import jit, jit_parallel
 
 
@@ -73,19 +72,18 @@ im2col_cpu = jit_parallel(_im2col)
 col2im_cpu = jit_parallel(_col2im)
 
 
-def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    N, C, H, W = x.shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+def im2col(x, g, out=None):
+    N, C = x.shape[:2]
     if out is None:
-        out = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    im2col_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, out)
+        out = np.empty((C * g.KH * g.KW, N * g.OH * g.OW), dtype=x.dtype)
+    im2col_cpu(np.ascontiguousarray(x), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH,
+               g.OW, out)
     return out
 
 
-def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    N, C, H, W = x_shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+def col2im(cols, g, out=None):
     if out is None:
-        out = np.empty(x_shape, dtype=cols.dtype)
-    col2im_cpu(np.ascontiguousarray(cols), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, out)
+        out = np.empty((cols.shape[1] // (g.OH * g.OW), g.C, g.H, g.W), dtype=cols.dtype)
+    col2im_cpu(np.ascontiguousarray(cols), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH,
+               g.OW, out)
     return out

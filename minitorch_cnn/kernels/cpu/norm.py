@@ -34,15 +34,18 @@ def _batch_norm_statistics(x, mean, var):
         var[c] = max(s2.sum() / M - m1 * m1, 0.0)
 
 
-def _batch_norm_apply(x, mean, inv_std, weight, bias, lo, hi, y):
-    """y = clamp((x - mean) * inv_std * weight + bias, lo, hi): (-inf, inf) for plain batch
-    norm, (0, inf) or (0, 6) with a fused ReLU / ReLU6 (NaN falls through, as in clamp)."""
+def _batch_norm_apply(x, mean, inv_std, weight, bias, residual, lo, hi, y):
+    """y = clamp((x - mean) * inv_std * weight + bias [+ residual], lo, hi): (-inf, inf) for
+    plain batch norm, (0, inf) or (0, 6) with a fused ReLU / ReLU6 (NaN falls through, as
+    in clamp). residual None: Numba compiles a version without the addition."""
     N, C, L = x.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         m, s, w, b = mean[c], inv_std[c], weight[c], bias[c]
         for i in range(L):
             v = (x[n, c, i] - m) * s * w + b
+            if residual is not None:
+                v += residual[n, c, i]
             y[n, c, i] = lo if v < lo else (hi if v > hi else v)
 
 
@@ -99,10 +102,11 @@ def _bounds(band):
     return (-np.inf, np.inf) if band is None else (float(band[0]), float(band[1]))
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias, band=None):
+def batch_norm_apply(x, mean, inv_std, weight, bias, band=None, residual=None):
     y = np.empty_like(x)
-    batch_norm_apply_cpu(np.ascontiguousarray(x), mean, inv_std, weight, bias, *_bounds(band),
-                         y)
+    residual = None if residual is None else np.ascontiguousarray(residual, dtype=x.dtype)
+    batch_norm_apply_cpu(np.ascontiguousarray(x), mean, inv_std, weight, bias, residual,
+                         *_bounds(band), y)
     return y
 
 

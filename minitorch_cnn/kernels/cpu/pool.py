@@ -125,11 +125,12 @@ adaptive_avg_pool2d_backward_cpu = jit_parallel(_adaptive_avg_pool2d_backward,
 adaptive_max_pool2d_cpu = jit_parallel(_adaptive_max_pool2d, always=True)
 
 
-def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_pool2d(x, g):
     N, C = x.shape[:2]
-    y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
-    max_pool2d_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, y, argmax)
+    y = np.empty((N, C, g.OH, g.OW), dtype=x.dtype)
+    argmax = np.empty((N, C, g.OH, g.OW), dtype=np.int64)
+    max_pool2d_cpu(np.ascontiguousarray(x), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, y,
+                   argmax)
     return y, argmax
 
 
@@ -139,17 +140,17 @@ def max_pool2d_backward(gy, argmax, x_shape):
     return dx
 
 
-def avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_pool2d(x, g, divisor):
     N, C = x.shape[:2]
-    y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    avg_pool2d_cpu(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW,
+    y = np.empty((N, C, g.OH, g.OW), dtype=x.dtype)
+    avg_pool2d_cpu(np.ascontiguousarray(x), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW,
                    np.asarray(divisor, dtype=x.dtype), y)
     return y
 
 
-def avg_pool2d_backward(gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
-    dx = np.empty(x_shape, dtype=gy.dtype)
-    avg_pool2d_backward_cpu(np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+def avg_pool2d_backward(gy, g, divisor):
+    dx = np.empty((gy.shape[0], g.C, g.H, g.W), dtype=gy.dtype)
+    avg_pool2d_backward_cpu(np.ascontiguousarray(gy), g.KH, g.KW, g.SH, g.SW, g.PH, g.PW,
                             np.asarray(divisor, dtype=gy.dtype), dx)
     return dx
 

@@ -313,23 +313,24 @@ tile_transform_cpu = jit_parallel(_tile_transform)
 untile_transform_cpu = jit_parallel(_untile_transform)
 
 
-def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
+def winograd_input_transform(x, g, m=2, out=None):
     N, C = x.shape[:2]
-    TH, TW = _winograd_tiles(OH, OW, m)
+    TH, TW = _winograd_tiles(g.OH, g.OW, m)
     a = m + 2
     V = np.empty((a * a, N * TH * TW, C), dtype=x.dtype) if out is None else out
-    tile_transform_cpu(np.ascontiguousarray(x), PH, PW, TH, TW, m, a, a, MAT_BT, V)
+    tile_transform_cpu(np.ascontiguousarray(x), g.PH, g.PW, TH, TW, m, a, a, MAT_BT, V)
     return V
 
 
-def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
-    TH, TW = _winograd_tiles(OH, OW, m)
-    y = np.empty((N, M.shape[2], OH, OW), dtype=M.dtype) if out is None else out
+def winograd_output_transform(M, bias, g, m=2, out=None):
+    TH, TW = _winograd_tiles(g.OH, g.OW, m)
+    N = M.shape[1] // (TH * TW)
+    y = np.empty((N, M.shape[2], g.OH, g.OW), dtype=M.dtype) if out is None else out
     untile_transform_cpu(np.ascontiguousarray(M), 0, 0, TH, TW, m, m, m + 2, MAT_AT, bias, y)
     return y
 
 
-def winograd_output_transform_backward(gy, out=None, m=2):
+def winograd_output_transform_backward(gy, m=2, out=None):
     N, OC, OH, OW = gy.shape
     TH, TW = _winograd_tiles(OH, OW, m)
     a = m + 2
@@ -338,9 +339,10 @@ def winograd_output_transform_backward(gy, out=None, m=2):
     return dM
 
 
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
-    TH, TW = _winograd_tiles(OH, OW, m)
-    dx = np.empty(x_shape, dtype=dV.dtype) if out is None else out
-    untile_transform_cpu(np.ascontiguousarray(dV), PH, PW, TH, TW, m, m + 2, m + 2, MAT_B,
-                         np.zeros(x_shape[1], dtype=dV.dtype), dx)
+def winograd_input_transform_backward(dV, g, m=2, out=None):
+    TH, TW = _winograd_tiles(g.OH, g.OW, m)
+    N = dV.shape[1] // (TH * TW)
+    dx = np.empty((N, g.C, g.H, g.W), dtype=dV.dtype) if out is None else out
+    untile_transform_cpu(np.ascontiguousarray(dV), g.PH, g.PW, TH, TW, m, m + 2, m + 2, MAT_B,
+                         np.zeros(g.C, dtype=dV.dtype), dx)
     return dx
