@@ -211,6 +211,21 @@ def test_batch_norm_kernels_with_fused_clamp(device, band):
         _close(got, want)
 
 
+def test_batch_norm_apply_with_a_residual(device):
+    """The residual block's tail in one pass: clamp(apply(x) + residual), every tier."""
+    x, r = _rand(4, 3, 50) * 4 + 2, _rand(4, 3, 50, seed=1) * 3
+    mean, var = reference.batch_norm_statistics(x)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(np.float32)
+    w, b = _rand(3, seed=2), _rand(3, seed=3)
+    want = np.maximum(reference.batch_norm_apply(x, mean, inv_std, w, b) + r, 0)
+    for got in _both("batch_norm_apply", x, mean, inv_std, w, b, (0.0, np.inf), r,
+                     device=device):
+        _close(got, want)
+    plain = reference.batch_norm_apply(x, mean, inv_std, w, b) + r     # no band: just added
+    for got in _both("batch_norm_apply", x, mean, inv_std, w, b, None, r, device=device):
+        _close(got, plain)
+
+
 @pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2),
                                      ((1, 2, 3, 13), 1)])

@@ -10,7 +10,8 @@ from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
 
-__all__ = ["batch_norm", "batch_norm_relu", "local_response_norm", "dropout2d"]
+__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu", "local_response_norm",
+           "dropout2d"]
 
 
 # ------------------------------------------------------------------- batch norm
@@ -37,10 +38,14 @@ class BatchNorm(Function):
     where lo < output < hi before the formulas above. The same numbers as BatchNorm then
     ReLU, with one pass over memory fewer each way and no intermediate y. It also saves
     the output, which the separate ReLU would have saved instead.
+
+    ``residual`` (the shape of x), with a band, fuses a residual block's tail:
+    out = clamp(y + residual, lo, hi). Its gradient is g where lo < out < hi (the same
+    masked g that flows into the formulas above), so it costs no extra pass either.
     """
 
-    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps,
-                band=None):
+    def forward(self, x, weight, bias, running_mean, running_var, residual=None, *, training,
+                momentum, eps, band=None):
         xp = get_array_module(x)
         N, C = x.shape[:2]
         x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
@@ -57,7 +62,8 @@ class BatchNorm(Function):
         inv_std = 1 / xp.sqrt(var + eps)
         w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
         b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
-        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b, band)
+        r3 = None if residual is None else xp.ascontiguousarray(residual).reshape(x3.shape)
+        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b, band, r3)
         self.save_for_backward(x3, mean, inv_std, w, None if band is None else y)
         self.training, self.M, self.band = training, M, band
         return y.reshape(x.shape)
@@ -66,8 +72,11 @@ class BatchNorm(Function):
         x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
         xp = get_array_module(gy)
         g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
-        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std, y,
-                                                               self.band)
+        band, g_residual = self.band, None
+        if self.needs_input_grad[5:] == (True,):     # dL/dresidual: g through the band
+            g3 = kernels.band_backward(g3, y, *band)
+            y, band, g_residual = None, None, g3.reshape(gy.shape)
+        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std, y, band)
         gx = None
         if self.needs_input_grad[0]:
             if self.training:
@@ -75,9 +84,9 @@ class BatchNorm(Function):
             else:
                 mean_g = mean_g_xhat = xp.zeros_like(sum_g)
             gx = kernels.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
-                                                   mean_g_xhat, y, self.band)
+                                                   mean_g_xhat, y, band)
             gx = gx.reshape(gy.shape)
-        return gx, sum_g_xhat, sum_g, None, None
+        return gx, sum_g_xhat, sum_g, None, None, g_residual
 
 
 def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, training):
@@ -111,8 +120,8 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
                     momentum=0.1, eps=1e-5, max_value=math.inf):
     """min(max(batch_norm(...), 0), max_value) as one op: ReLU after batch norm
     (max_value=6: ReLU6), in the pass that normalises; the same numbers and gradients as
-    ``relu(batch_norm(...))``. ``nn.Sequential`` uses it for a BatchNorm followed by a ReLU
-    or ReLU6. Not in torch.nn.functional (torch fuses this in its compilers instead)."""
+    ``relu(batch_norm(...))``. ``nn.BatchNormReLU2d`` runs it. Not in torch.nn.functional
+    (torch fuses this in its compilers instead)."""
     _check_batch_norm("batch_norm_relu", input, running_mean, running_var, weight, bias,
                       training)
     if not max_value > 0:
@@ -120,6 +129,23 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
     return BatchNorm.apply(input, weight, bias, running_mean, running_var,
                            training=bool(training), momentum=momentum, eps=eps,
                            band=(0.0, float(max_value)))
+
+
+def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None, bias=None,
+                        training=False, momentum=0.1, eps=1e-5):
+    """relu(batch_norm(input, ...) + residual) as one op: the tail of a residual block
+    (He et al. 2015), y = ReLU(BN(conv(...)) + shortcut). The same numbers and gradients
+    as the three ops, with one pass over memory each way instead of three; the residual
+    gets the gradient that passes the ReLU. ``nn.BatchNormAddReLU2d`` runs it."""
+    _check_batch_norm("batch_norm_add_relu", input, running_mean, running_var, weight, bias,
+                      training)
+    if tuple(residual.shape) != tuple(input.shape) or residual.dtype != input.dtype:
+        raise ValueError(f"batch_norm_add_relu: residual must match the input, shape "
+                         f"{tuple(input.shape)} and dtype {input.dtype}; got shape "
+                         f"{tuple(residual.shape)}, dtype {residual.dtype}")
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var, residual,
+                           training=bool(training), momentum=momentum, eps=eps,
+                           band=(0.0, math.inf))
 
 
 # --------------------------------------------------------- local response norm

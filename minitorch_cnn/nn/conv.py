@@ -201,14 +201,12 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, x):
-        return self._normalise(x)
+        return F.batch_norm(*self.batch_norm_args(x))
 
-    def forward_relu(self, x, max_value=math.inf):
-        """ReLU (max_value=6: ReLU6) of this layer's output as one fused op
-        (functional.batch_norm_relu); nn.Sequential calls it for BatchNorm -> ReLU."""
-        return self._normalise(x, max_value)
-
-    def _normalise(self, x, max_value=None):
+    def batch_norm_args(self, x):
+        """Check x against this layer, count the batch, and return the arguments of
+        functional.batch_norm (input, running_mean, running_var, weight, bias, training,
+        momentum, eps) for it; the fused layers of nn/fused.py call the fused ops with them."""
         name = f"{type(self).__name__}({self.num_features})"
         if x.ndim not in self.input_dims:
             raise ValueError(f"{name}: expected a {' or '.join(f'{d}-D' for d in self.input_dims)}"
@@ -223,11 +221,8 @@ class _BatchNorm(Module):
                 factor = 1.0 / int(self.num_batches_tracked.item())
         use_batch_stats = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats
-        args = (x, self.running_mean if keep else None, self.running_var if keep else None,
+        return (x, self.running_mean if keep else None, self.running_var if keep else None,
                 self.weight, self.bias, use_batch_stats, factor, self.eps)
-        if max_value is None:
-            return F.batch_norm(*args)
-        return F.batch_norm_relu(*args, max_value=max_value)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

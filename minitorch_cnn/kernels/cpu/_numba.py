@@ -60,6 +60,7 @@ class jit_parallel:
 
 
 _announced = set()         # the families whose compiling this process has reported
+_NOTICE_AFTER = 1.0        # seconds of compiling before the message
 
 
 def _announce(family):
@@ -84,7 +85,7 @@ def _first_call(family, run, args):
     is, so that a first run does not sit silent at its first batch."""
     if _on_disk(run):
         return run(*args)
-    timer = threading.Timer(1.0, _announce, (family,))
+    timer = threading.Timer(_NOTICE_AFTER, _announce, (family,))
     timer.daemon = True
     timer.start()
     try:
