@@ -393,7 +393,7 @@ class OpTimer:
     ``minitorch_cnn.kernels`` (im2col, col2im, winograd_*, depthwise_*, pooling); and
     ``numpy.matmul``, which catches the GEMMs called as ``xp.matmul(...)`` (those written
     as ``a @ b`` stay in their op's own time). Each timed call is charged only for its own
-    time: what nested timed calls took is subtracted, so DenseNet's Recompute op is not
+    time: what nested timed calls took is subtracted, so DenseNet's Checkpoint op is not
     counted twice and a conv's own time excludes its im2col. A kernel or GEMM is filed
     under the phase (forward/backward) of the op that called it.
     """

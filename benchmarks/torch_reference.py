@@ -180,7 +180,7 @@ class MobileNetV2(nn.Module):
 class DenseLayer(nn.Module):
     """BN-ReLU-conv1x1 (to 4k) - BN-ReLU-conv3x3 (to k). With ``memory_efficient`` the
     concat-BN-ReLU-conv1x1 bottleneck is recomputed in backward (torch.utils.checkpoint),
-    as torchvision does and as our ``Recompute`` does."""
+    as torchvision does and as our ``utils.checkpoint`` does."""
 
     def __init__(self, c_in, k, bn_size, memory_efficient):
         super().__init__()

@@ -11,7 +11,7 @@ import time
 import minitorch_cnn as mt
 from minitorch_cnn import data, models, optim
 from minitorch_cnn.data import transforms as T
-from minitorch_cnn.train import Trainer
+from minitorch_cnn.train import RunFolderError, Trainer
 
 
 def parse(description, models_, default_model, epochs, lr, batch_size=128, weight_decay=5e-4,
@@ -28,11 +28,22 @@ def parse(description, models_, default_model, epochs, lr, batch_size=128, weigh
     p.add_argument("--dataset", choices=["cifar10", "shapes"], default="cifar10")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--subset", type=int, default=None)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--out", default=None)
+    add_run_folder_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     return check_args(p, p.parse_args())
+
+
+def add_run_folder_args(p, default_out=None):
+    """--out, --resume [CHECKPOINT] and --overwrite: where the run goes, and what to do
+    when that folder already holds one."""
+    p.add_argument("--out", default=default_out,
+                   help="output folder (default runs/<model>_<data actually used>)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue the run in --out from its checkpoint.npz (or from the "
+                        "checkpoint file given)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an --out folder that already holds a run")
 
 
 def check_args(p, args):
@@ -44,7 +55,27 @@ def check_args(p, args):
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.lr <= 0:
         p.error(f"--lr must be positive, got {args.lr}")
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+        p.error("--resume continues the run in --out and --overwrite starts it over: "
+                "choose one")
     return args
+
+
+def fit(trainer, train_loader, val_loader, args):
+    """``trainer.fit`` for a script: a run folder that cannot be used as asked ends the
+    script with the message (what to do) instead of a traceback."""
+    try:
+        return trainer.fit(train_loader, val_loader, epochs=args.epochs, resume=args.resume)
+    except RunFolderError as e:
+        sys.exit(f"error: {e}")
+
+
+def report_outputs(trainer):
+    """Say where the run's files are, naming only those that exist."""
+    files = trainer.outputs()
+    where = os.path.abspath(trainer.out_dir)
+    print(f"outputs in {where}: {', '.join(files)}" if files else
+          f"nothing written in {where}")
 
 
 def cifar_loaders(args, normalize=True):
@@ -88,12 +119,17 @@ def run(args, milestones=None, model_kwargs=None):
             opt, [max(1, int(f * args.epochs)) for f in milestones], gamma=0.1)
     else:
         sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+    # named after the data it really trains on: a fallback run on the shapes never
+    # lands in a CIFAR-10 folder, where a later --resume would continue it
     out = args.out or os.path.join("runs", f"{args.model}_{name}")
+    trainer = Trainer(model, opt, sched, device=args.device, out_dir=out,
+                      progress=not args.no_progress, overwrite=args.overwrite,
+                      title=f"{args.model} on {name}, lr {args.lr}",
+                      run_info={"model": args.model, "data": name})
     t0 = time.time()
-    hist = Trainer(model, opt, sched, device=args.device, out_dir=out,
-                   progress=not args.no_progress).fit(train_loader, val_loader, args.epochs,
-                                                      resume=args.resume)
-    if hist:
+    hist = fit(trainer, train_loader, val_loader, args)
+    if hist and not trainer.interrupted:
         print(f"done in {time.time() - t0:.0f}s; best val accuracy "
-              f"{max(r['val_acc'] for r in hist):.2%}; outputs in {os.path.abspath(out)}")
+              f"{max(r['val_acc'] for r in hist):.2%}")
+    report_outputs(trainer)
     return hist

@@ -1,224 +1,311 @@
-"""The degradation problem: a deeper plain network trains worse than a shallower one,
-and shortcut connections fix it.
+"""The degradation problem, shown by training: a deeper plain network ends at a higher
+*training* error than a shallower one, and the same networks with shortcut
+connections do not.
 
-The claim (He et al. 2016, "Deep Residual Learning for Image Recognition", Section 4.2
-and Figure 6; also Section 1 and Figure 1): on CIFAR-10, plain networks of 20, 32, 44
-and 56 layers have *higher training error* the deeper they are -- not overfitting, the
-deeper net is worse on the training set itself -- while ResNets of the same depths and
-parameters (the same layers plus identity shortcuts) get better with depth. The paper
-argues that this is not caused by vanishing gradients, since every conv is followed by
-BatchNorm, which keeps forward signals and backward gradients at healthy norms
-(Section 4.1), but by plain deep stacks being hard to optimise.
+The claim (He, Zhang, Ren & Sun 2016, "Deep Residual Learning for Image Recognition",
+Section 4.2 and Figure 6; Section 1 and Figure 1): on CIFAR-10, plain networks of 20,
+32, 44 and 56 layers have higher training error the deeper they are -- not
+overfitting: the deeper net is worse on the training set itself -- while ResNets with
+the same layers plus identity shortcuts get better with depth. The paper argues this
+is an optimisation difficulty, not vanishing gradients: every conv is followed by
+BatchNorm, which keeps the signals' norms healthy (Section 4.1).
 
-What this script does:
-  1. builds plain-20, plain-56, ResNet-20 and ResNet-56 with the zoo's builders (Section
-     4.2: 3 stages of 2n 3x3 convs at 16/32/64 channels, BN after every conv, option-A
-     shortcuts with no parameters, so the plain and residual nets of one depth have the
-     same parameters);
-  2. trains them side by side with ``train.Trainer`` on CIFAR-10 (or, when it cannot be
-     had, the built-in ``data.ShapesDataset``) with the paper's recipe: SGD, momentum
-     0.9, weight decay 1e-4, learning rate 0.1 divided by 10 at 50% and 75% of the run
-     (the paper: at 32k and 48k of 64k iterations), 4-pixel-padded random crops and flips;
-  3. measures the gradient of every weight layer on one fixed batch, at initialisation
-     and after the first epoch (``analysis.plots.gradient_norms``), to show what the
-     shortcuts change in the backward pass.
-One plot: training (solid) and test (dashed) error per epoch, and the per-layer gradient
-norms. What the gradients show (printed as a table): with BatchNorm they do not vanish
-in the plain nets -- they grow towards the input, mildly in plain-20 and by three orders
-of magnitude across plain-56 at initialisation, where the first conv gets about a
-thousand times the gradient of the last ones (BatchNorm makes deep plain nets' gradients
-explode backwards: Yang et al. 2019, "A Mean Field Theory of Batch Normalization"). No
-single learning rate suits layers whose gradients differ a thousandfold: too large for
-the first, too small for the last. The identity shortcuts give every layer a direct
-path to the loss, and the residual nets' per-layer norms stay within a factor of about
-5 (20 layers) to 15 (56 layers).
+This script and chapter 6 of the course (notebooks/06_resnet.ipynb) share this code:
+the notebook imports it, so the claim and its numbers live here only.
 
-A real run (the default: 30 epochs of CIFAR-10) takes hours on a CPU; pass --device cuda
-on a GPU, and --epochs 164 for the paper's 64k iterations of batch 128 (on 50k images).
---quick trains plain-20 against ResNet-20 for 4 epochs on 96 images shrunk to 16x16, and
-measures plain-56 and ResNet-56's gradients at initialisation only: enough to see the
-mechanics and the gradient norms, not the degradation itself, which takes a real run.
+The experiment, scaled to a few minutes on a 2-core CPU:
+  * data: the 1,797 handwritten digits of scikit-learn (UCI optdigits, 8x8, one
+    channel), 1,500 of them as the training set whose error is measured;
+  * networks: the paper's CIFAR architecture (Section 4.2: a 3x3 conv, three stages of
+    2n 3x3 convs with BN and ReLU, stride 2 between stages, global average pooling, a
+    linear layer; depth 6n + 2; option-A shortcuts, which add no parameters, so a plain
+    net and its ResNet have the same weights) at widths 8/16/32 instead of 16/32/64, on
+    8x8 maps (8, 4, 2) instead of 32, 16, 8; depths 8, 20 and 32 (the paper: 20, 32,
+    44, 56, and 110);
+  * training: the paper's recipe -- SGD, momentum 0.9, weight decay 1e-4, learning rate
+    0.1 divided by 10 at 50% and 75% of the run, He initialisation, BN after every
+    conv -- but for 400 steps of batch 64 (17 epochs of the 1,500 digits) instead of 64k
+    steps of batch 128, and without the paper's crops and flips;
+  * measured: the training error of the whole training set (eval mode) every 20 steps,
+    for several seeds; the plain and the residual net of one depth and seed start from
+    the same random weights.
+The deeper plain nets end clearly higher; the residual nets of all three depths end at
+(or within a few digits of) zero. Chapter 6's committed output and notebooks/README.md
+give the numbers per seed.
 
-    python examples/demo_resnet_degradation.py [--quick] [--out runs/demos] [--epochs N]
+    python examples/demo_resnet_degradation.py [--quick] [--seeds 0 1 2] [--out runs/demos]
+
+--quick trains depths 8 and 32 for one seed (about a minute). For the paper-scale run
+(CIFAR-10, hours on a CPU) use examples/train_resnet_cifar.py with --model plain20,
+plain56, resnet20, resnet56.
 """
 import argparse
 import os
-import sys
 import time
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# Small networks: one thread runs them several times faster than two that wait on each
+# other (a plain-20 step at 8x8: 60 ms on one thread, 200-900 ms on two on a busy machine).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np  # noqa: E402
 
 import minitorch_cnn as mt  # noqa: E402
-from minitorch_cnn import data, models, optim  # noqa: E402
 from minitorch_cnn import functional as F  # noqa: E402
-from minitorch_cnn.analysis.plots import gradient_norms  # noqa: E402
-from minitorch_cnn.data import transforms as T  # noqa: E402
-from minitorch_cnn.train import Trainer  # noqa: E402
+from minitorch_cnn import nn, optim  # noqa: E402
+from minitorch_cnn.models.resnet import BasicBlock, PlainBlock, ResNet  # noqa: E402
 
 # ----------------------------------------------------------------------------- config
-p = argparse.ArgumentParser(description="Plain vs residual nets of 20 and 56 layers")
-p.add_argument("--quick", action="store_true", help="tiny run: plain20 vs resnet20, few epochs")
-p.add_argument("--out", default=os.path.join("runs", "demos"), help="folder for the PNG")
-p.add_argument("--epochs", type=int, default=None, help="default 30 (quick: 4)")
-p.add_argument("--dataset", choices=["auto", "cifar10", "shapes"], default="auto",
-               help="auto: CIFAR-10 if it can be had (quick: only if already downloaded)")
-p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-p.add_argument("--subset", type=int, default=None, help="train on the first N images only")
-p.add_argument("--seed", type=int, default=0)
-args = p.parse_args()
+CONFIG = dict(depths=(8, 20, 32), seeds=(0, 1, 2), width=8, train_images=1500,
+              steps=400, batch=64, lr=0.1, momentum=0.9, weight_decay=1e-4,
+              milestones=(0.5, 0.75), eval_every=20)
+QUICK = dict(CONFIG, depths=(8, 32), seeds=(0,), eval_every=100)   # same nets, fewer evals
 
-QUICK = args.quick
-TRAINED = ["plain20", "resnet20"] if QUICK else ["plain20", "plain56", "resnet20", "resnet56"]
-PROFILED = ["plain20", "plain56", "resnet20", "resnet56"]   # gradients at init: all four
-EPOCHS = args.epochs or (4 if QUICK else 30)
-TRAIN_IMAGES = 96 if QUICK else args.subset           # None: the whole training set
-TEST_IMAGES = 64 if QUICK else None                    # None: the whole test set
-IMAGE = 16 if QUICK else 32                            # quick: images shrunk to 16x16 (4x cheaper)
-BATCH = 32 if QUICK else 128
-LR = 0.05 if QUICK else 0.1                            # Section 4.2: 0.1 for batch 128
-MOMENTUM, WEIGHT_DECAY = 0.9, 1e-4
-MILESTONES = sorted({EPOCHS // 2, (3 * EPOCHS) // 4} - {0})   # /10 at 50% and 75% of the run
-PROBE = 16 if QUICK else 128                           # images of the gradient probe batch
-OUT = os.path.join(args.out, "resnet_degradation")
+# He et al. 2016: Table 6, CIFAR-10 test error (%) of the ResNets (the plain nets' are in
+# Fig. 6 only, as curves); Table 2, ImageNet top-1 validation error (%, 10-crop) of the
+# plain and residual nets of 18 and 34 layers, the paper's headline pair.
+PAPER_CIFAR_RESNET_TEST_ERROR = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
+PAPER_IMAGENET_TOP1_ERROR = {("plain", 18): 27.94, ("plain", 34): 28.54,
+                             ("resnet", 18): 27.88, ("resnet", 34): 25.03}
+KINDS = ("plain", "resnet")
 
 
 # ------------------------------------------------------------------------------- data
-def load_data():
-    """(train set, test set, name): CIFAR-10 if it can be had, else the shapes."""
-    norm = ([T.Resize(IMAGE)] if IMAGE != 32 else []) + [
-        T.ToTensor(), T.Normalize(data.CIFAR10_MEAN, data.CIFAR10_STD)]
-    augment = [] if QUICK else [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
-    train_tf, test_tf = T.Compose(augment + norm), T.Compose(norm)
-    if args.dataset in ("auto", "cifar10"):
-        try:
-            return (data.CIFAR10(train=True, transform=train_tf, download=not QUICK),
-                    data.CIFAR10(train=False, transform=test_tf, download=not QUICK),
-                    "CIFAR-10")
-        except (OSError, RuntimeError) as e:
-            if args.dataset == "cifar10":
-                raise
-            print(f"CIFAR-10 not available ({type(e).__name__}); using the built-in shapes",
-                  file=sys.stderr)
-    return (data.ShapesDataset(n=TRAIN_IMAGES or 10000, train=True, transform=train_tf),
-            data.ShapesDataset(n=TEST_IMAGES or 2000, train=False, transform=test_tf),
-            "shapes")
+def digits_8x8(n_train=1500, seed=0):
+    """scikit-learn's 8x8 digits, (N, 1, 8, 8) float32 normalised to mean 0 and std 1,
+    and their labels; a seeded shuffle, the first ``n_train`` kept."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    order = np.random.default_rng(seed).permutation(len(d.target))[:n_train]
+    x = (d.images[order] / 16.0).astype(np.float32)[:, None]
+    x = (x - x.mean()) / x.std()
+    return x.astype(np.float32), d.target[order].astype(np.int64)
 
 
-train_set, test_set, dataset_name = load_data()
-if TRAIN_IMAGES:
-    train_set = data.Subset(train_set, range(min(TRAIN_IMAGES, len(train_set))))
-if TEST_IMAGES:
-    test_set = data.Subset(test_set, range(min(TEST_IMAGES, len(test_set))))
-train_loader = data.DataLoader(train_set, batch_size=BATCH, shuffle=True, drop_last=True,
-                               seed=args.seed)
-test_loader = data.DataLoader(test_set, batch_size=256)
-probe_x, probe_y = next(iter(data.DataLoader(test_set, batch_size=PROBE)))
-probe_x, probe_y = probe_x.to(args.device), probe_y.to(args.device)
+# ----------------------------------------------------------------------------- models
+def build(kind, depth, width=8, in_channels=1, seed=0):
+    """The paper's CIFAR network (depth 6n + 2) at ``width``/2w/4w channels: "plain"
+    (PlainBlock, no shortcuts) or "resnet" (BasicBlock, option-A identity shortcuts).
+    The same seed gives a plain net and a ResNet the same initial weights."""
+    if (depth - 2) % 6:
+        raise ValueError(f"build: depth must be 6n + 2 (8, 14, 20, 26, 32, ...), got {depth}")
+    if kind not in KINDS:
+        raise ValueError(f"build: kind must be one of {KINDS}, got {kind!r}")
+    n = (depth - 2) // 6
+    mt.manual_seed(seed)
+    model = ResNet(PlainBlock if kind == "plain" else BasicBlock, [n, n, n], num_classes=10,
+                   planes=(width, 2 * width, 4 * width), stem="cifar", shortcut="A")
+    model.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)   # one grey channel
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
 
 
-def gradient_profile(model):
-    """{weight name: ||dL/dW||} for every conv/linear layer, input side first, on the
-    fixed probe batch (train mode, as in a training step; the gradients are cleared)."""
+def error_rate(model, x, y, batch=500):
+    """Fraction of (x, y) misclassified, in eval mode (BN's running statistics)."""
+    model.eval()
+    wrong = 0
+    with mt.no_grad():
+        for i in range(0, len(x), batch):
+            wrong += int((model(mt.tensor(x[i:i + batch])).numpy().argmax(1)
+                          != y[i:i + batch]).sum())
     model.train()
-    model.zero_grad()
-    F.cross_entropy(model(probe_x), probe_y).backward()
-    norms = gradient_norms(model)
-    model.zero_grad()
-    return norms
+    return wrong / len(x)
 
 
-def build(name):
-    mt.manual_seed(args.seed)                      # same seed: same init for plain and res
-    return models.create(name, num_classes=10).to(args.device)
+def train(kind, depth, seed, x, y, cfg=CONFIG):
+    """Train one net with the config's recipe; returns its history: the steps at which
+    the whole training set was evaluated, the training error there (%), the final
+    training error (%), the seconds taken."""
+    model = build(kind, depth, cfg["width"], x.shape[1], seed)
+    opt = optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                    weight_decay=cfg["weight_decay"])
+    steps = cfg["steps"]
+    milestones = [int(m * steps) for m in cfg["milestones"]]
+    sched = optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)   # stepped per step
+    rng = np.random.default_rng(seed)
+    order, hist = np.empty(0, np.int64), {"step": [0], "train_error": [100 * error_rate(model, x, y)]}
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        if len(order) < cfg["batch"]:                           # a new epoch: reshuffle
+            order = np.concatenate([order, rng.permutation(len(x))])
+        idx, order = order[:cfg["batch"]], order[cfg["batch"]:]
+        loss = F.cross_entropy(model(mt.tensor(x[idx])), mt.tensor(y[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % cfg["eval_every"] == 0 or step == steps:
+            hist["step"].append(step)
+            hist["train_error"].append(100 * error_rate(model, x, y))
+    hist["final"] = hist["train_error"][-1]
+    hist["seconds"] = time.perf_counter() - t0
+    return hist
 
 
-# ------------------------------------------------------------------------------ train
-print(f"{dataset_name}: {len(train_set)} training and {len(test_set)} test images of "
-      f"{IMAGE}x{IMAGE}; "
-      f"{EPOCHS} epochs of batch {BATCH}, lr {LR} (/10 at epochs {MILESTONES}), "
-      f"momentum {MOMENTUM}, weight decay {WEIGHT_DECAY}, {args.device}\n")
-histories, profiles, n_params = {}, {}, {}
-for name in PROFILED:
-    model = build(name)
-    n_params[name] = sum(p.numel() for p in model.parameters())
-    profiles[name] = {"init": gradient_profile(model)}
-    if name not in TRAINED:
-        continue
-    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    sched = optim.lr_scheduler.MultiStepLR(opt, MILESTONES, gamma=0.1)
-    trainer = Trainer(model, opt, sched, device=args.device, out_dir=os.path.join(OUT, name),
-                      progress=not QUICK, plot=False)
-    t0 = time.time()
-    print(f"--- {name} ({n_params[name]:,} parameters)")
-    trainer.fit(train_loader, test_loader, epochs=1)
-    profiles[name]["epoch 1"] = gradient_profile(model)
-    histories[name] = trainer.fit(train_loader, test_loader, epochs=EPOCHS)
-    print(f"    {time.time() - t0:.0f}s")
-
-# ------------------------------------------------------------------------------ print
-print(f"\ntraining error (test error) per epoch, %\n")
-print(f"{'epoch':>5} " + " ".join(f"{n:>17}" for n in histories))
-for e in range(EPOCHS):
-    print(f"{e + 1:5d} " + " ".join(
-        f"{100 * (1 - h[e]['train_acc']):8.1f} ({100 * (1 - h[e]['val_acc']):5.1f})"
-        for h in histories.values()))
-final = {n: 1 - h[-1]["train_acc"] for n, h in histories.items()}
-for depth_pair in (("plain20", "plain56"), ("resnet20", "resnet56")):
-    if all(n in final for n in depth_pair):
-        a, b = depth_pair
-        print(f"final training error {a} {100 * final[a]:.1f}% vs {b} {100 * final[b]:.1f}%: "
-              f"the deeper one is {'worse' if final[b] > final[a] else 'better'}")
-if "plain20" in final and "resnet20" in final:
-    print(f"final training error plain20 {100 * final['plain20']:.1f}% vs resnet20 "
-          f"{100 * final['resnet20']:.1f}%")
+def run(cfg=CONFIG, log=print):
+    """Train every (kind, depth, seed) of the config on the digits; returns
+    {(kind, depth): [history per seed]} and the number of training images."""
+    x, y = digits_8x8(cfg["train_images"])
+    results = {}
+    for seed in cfg["seeds"]:
+        for depth in cfg["depths"]:
+            for kind in KINDS:
+                h = train(kind, depth, seed, x, y, cfg)
+                results.setdefault((kind, depth), []).append(h)
+                if log:
+                    log(f"seed {seed}  {kind}-{depth:<3d} final training error "
+                        f"{h['final']:5.2f}%  ({h['seconds']:.0f} s)")
+    return results
 
 
-print(f"\nper-layer gradient norms ||dL/dW|| of the convs on a fixed batch of {PROBE}\n")
-print(f"{'model':9} {'when':8} {'convs':>5} {'first conv':>10} {'last conv':>10} "
-      f"{'first/last':>10} {'max/min':>8}")
-for name, by_time in profiles.items():
-    for when, norms in by_time.items():
-        convs = [v for k, v in norms.items() if not k.startswith("fc.")]   # fc: not a conv
-        print(f"{name:9} {when:8} {len(convs):5d} {convs[0]:10.3g} {convs[-1]:10.3g} "
-              f"{convs[0] / convs[-1]:10.3g} {max(convs) / min(convs):8.3g}")
+# ----------------------------------------------------------------------------- report
+def final_errors(results):
+    """{(kind, depth): [final training error % per seed]}."""
+    return {key: [h["final"] for h in hs] for key, hs in results.items()}
 
-# ------------------------------------------------------------------------------- plot
-colours = {"plain20": "tab:orange", "plain56": "tab:red", "resnet20": "tab:cyan",
-           "resnet56": "tab:blue"}
-fig, (ax_err, ax_grad) = plt.subplots(1, 2, figsize=(15, 5.5), layout="constrained")
-for name, h in histories.items():
-    epochs = [r["epoch"] for r in h]
-    ax_err.plot(epochs, [100 * (1 - r["train_acc"]) for r in h], "-", marker="o", ms=3,
-                color=colours[name], label=f"{name} train")
-    ax_err.plot(epochs, [100 * (1 - r["val_acc"]) for r in h], "--", color=colours[name],
-                alpha=0.7, label=f"{name} test")
-ax_err.set_xlabel("epoch")
-ax_err.xaxis.get_major_locator().set_params(integer=True)
-ax_err.set_ylabel("error (%)")
-ax_err.set_title(f"training (solid) and test (dashed) error, {dataset_name}"
-                 + (" -- quick run" if QUICK else ""))
-ax_err.grid(alpha=0.3)
-ax_err.legend(fontsize=8)
-for name, by_time in profiles.items():
-    for when, norms in by_time.items():
-        v = list(norms.values())
-        depth = np.linspace(0, 1, len(v))              # relative depth: 20 and 56 layers align
-        ax_grad.plot(depth, v, "-" if when == "init" else ":", color=colours[name],
-                     marker="o" if when == "init" else None, ms=2,
-                     label=f"{name}, {'at init' if when == 'init' else 'after ' + when}")
-ax_grad.set_yscale("log")
-ax_grad.set_xlabel("relative depth of the layer (0 = first conv, 1 = fc)")
-ax_grad.set_ylabel("||dL/dW|| (log scale)")
-ax_grad.set_title("per-layer gradient norms on one fixed batch")
-ax_grad.grid(alpha=0.3, which="both")
-ax_grad.legend(fontsize=7, ncol=2)
-fig.suptitle("Degradation (He et al. 2016, Sec. 4.2, Fig. 6): deeper plain nets train worse; "
-             "shortcuts fix it" + ("\nquick run: the mechanics and the gradients; the "
-                                   "degradation itself needs the full run" if QUICK else ""))
-os.makedirs(args.out, exist_ok=True)
-path = os.path.join(args.out, "resnet_degradation.png")
-fig.savefig(path, dpi=100)
-print(f"\nplot saved to {path}")
+
+def claim(results):
+    """The two halves of the claim, per seed and on the mean over seeds:
+    plain: the deepest net's final training error exceeds the shallowest one's;
+    resnet: the deepest net's is no higher than the shallowest one's."""
+    final = final_errors(results)
+    depths = sorted({d for _, d in final})
+    lo, hi = depths[0], depths[-1]
+    out = {}
+    for kind, holds in (("plain", lambda deep, shallow: deep > shallow),
+                        ("resnet", lambda deep, shallow: deep <= shallow)):
+        per_seed = [holds(d, s) for d, s in zip(final[(kind, hi)], final[(kind, lo)])]
+        out[kind] = dict(shallow=lo, deep=hi, per_seed=per_seed,
+                         mean_shallow=float(np.mean(final[(kind, lo)])),
+                         mean_deep=float(np.mean(final[(kind, hi)])))
+    return out
+
+
+def table(results, seeds):
+    """The final training errors as text: one row per net, one column per seed."""
+    final = final_errors(results)
+    lines = [f"{'net':10} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds)
+             + f" {'mean':>8}   final training error, % of the training digits"]
+    for kind in KINDS:
+        for depth in sorted({d for k, d in final if k == kind}):
+            v = final[(kind, depth)]
+            lines.append(f"{kind + '-' + str(depth):10} " + " ".join(f"{e:8.2f}" for e in v)
+                         + f" {np.mean(v):8.2f}")
+    c = claim(results)
+    p, r = c["plain"], c["resnet"]
+    lines.append(f"\nplain-{p['deep']} ends higher than plain-{p['shallow']}: "
+                 f"{sum(p['per_seed'])} of {len(p['per_seed'])} seeds "
+                 f"(means {p['mean_deep']:.2f}% vs {p['mean_shallow']:.2f}%)")
+    lines.append(f"resnet-{r['deep']} ends no higher than resnet-{r['shallow']}: "
+                 f"{sum(r['per_seed'])} of {len(r['per_seed'])} seeds "
+                 f"(means {r['mean_deep']:.2f}% vs {r['mean_shallow']:.2f}%)")
+    return "\n".join(lines)
+
+
+def paper_table():
+    """The paper's figures that sit beside ours, as text."""
+    lines = ["He et al. 2016, Table 2 (ImageNet, top-1 validation error %, 10-crop):",
+             f"  plain-18 {PAPER_IMAGENET_TOP1_ERROR[('plain', 18)]:.2f}   plain-34 "
+             f"{PAPER_IMAGENET_TOP1_ERROR[('plain', 34)]:.2f}   (deeper: worse)",
+             f"  ResNet-18 {PAPER_IMAGENET_TOP1_ERROR[('resnet', 18)]:.2f}  ResNet-34 "
+             f"{PAPER_IMAGENET_TOP1_ERROR[('resnet', 34)]:.2f}   (deeper: better)",
+             "He et al. 2016, Table 6 (CIFAR-10, test error % of the ResNets): "
+             + ", ".join(f"ResNet-{d} {e:.2f}" for d, e in PAPER_CIFAR_RESNET_TEST_ERROR.items()),
+             "He et al. 2016, Fig. 6 (CIFAR-10 training error, curves): plain-20 < plain-32 < "
+             "plain-44 < plain-56 throughout training; ResNet-56 < ResNet-20 at the end"]
+    return "\n".join(lines)
+
+
+def plot(results, cfg=CONFIG, path=None, title=None):
+    """Fig. 6 of the paper, on our scale: training error against steps, plain nets left
+    and ResNets right (one colour per depth, the mean over seeds as a line, each seed
+    thin), and the final training error against depth for both kinds."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+    percent = FuncFormatter(lambda v, _: f"{v:g}")          # 0, 1, 10, 100 (not 10^1)
+    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3, width_ratios=[1, 1, 0.8])
+    depths = sorted({d for _, d in results})
+    colours = dict(zip(depths, ["tab:green", "tab:orange", "tab:red", "tab:purple",
+                                "tab:brown"]))
+    top = max(max(h["train_error"][1:]) for hs in results.values() for h in hs)
+    for ax, kind in zip(axes[:2], KINDS):
+        for depth in depths:
+            hs = results[(kind, depth)]
+            steps = hs[0]["step"]
+            errs = np.array([h["train_error"] for h in hs])
+            for e in errs:
+                ax.plot(steps, e, color=colours[depth], lw=0.6, alpha=0.45)
+            ax.plot(steps, errs.mean(axis=0), color=colours[depth], lw=2,
+                    label=f"{kind}-{depth}: {errs[:, -1].mean():.2f}% at the end")
+        for m in cfg["milestones"]:
+            ax.axvline(m * cfg["steps"], color="0.6", ls=":", lw=1)
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(0, max(100, top) * 1.3)
+        ax.yaxis.set_major_formatter(percent)
+        ax.set_xlabel("training step (batch of 64 digits); dotted: learning rate / 10")
+        ax.set_ylabel("training error (% of the training digits)")
+        n = len(results[(kind, depths[0])])
+        ax.set_title(f"{'plain nets' if kind == 'plain' else 'ResNets'}: "
+                     + (f"mean of {n} seeds (thin: each seed)" if n > 1 else "one seed"))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=9, loc="upper right")
+    ax = axes[2]
+    final = final_errors(results)
+    for kind, colour, marker in (("plain", "tab:red", "o"), ("resnet", "tab:blue", "s")):
+        means = [np.mean(final[(kind, d)]) for d in depths]
+        ax.plot(depths, means, marker=marker, color=colour, lw=2,
+                label=f"{'plain' if kind == 'plain' else 'ResNet'} (mean)")
+        for d, m in zip(depths, means):
+            ax.scatter([d] * len(final[(kind, d)]), final[(kind, d)], color=colour,
+                       marker=marker, s=14, alpha=0.5)
+            ax.annotate(f"{m:.2f}%", (d, m), xytext=(6, 6 if kind == "plain" else -12),
+                        textcoords="offset points", fontsize=8, color=colour)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(0, max(100, top) * 1.3)
+    ax.yaxis.set_major_formatter(percent)
+    ax.set_xlim(depths[0] - 3, depths[-1] + 6)
+    ax.set_xticks(depths)
+    ax.set_xlabel("depth (weight layers)")
+    ax.set_ylabel("final training error (%)")
+    ax.set_title("final training error vs depth")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    fig.suptitle(title or "Degradation (He et al. 2016, Fig. 6) on 8x8 digits: deeper plain "
+                 "nets train worse, the same depths with shortcuts do not")
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Plain vs residual nets of growing depth, trained")
+    p.add_argument("--quick", action="store_true", help="depths 8 and 32, one seed")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2; quick: 0)")
+    p.add_argument("--depths", type=int, nargs="+", help="depths 6n+2 (default 8 20 32)")
+    p.add_argument("--steps", type=int, help=f"SGD steps per net (default {CONFIG['steps']})")
+    p.add_argument("--out", default=os.path.join("runs", "demos"), help="folder for the PNG")
+    args = p.parse_args(argv)
+    cfg = dict(QUICK if args.quick else CONFIG)
+    for key in ("seeds", "depths", "steps"):
+        if getattr(args, key):
+            cfg[key] = tuple(getattr(args, key)) if key != "steps" else getattr(args, key)
+    print(f"{cfg['train_images']} training digits of 8x8; widths {cfg['width']}/"
+          f"{2 * cfg['width']}/{4 * cfg['width']}; {cfg['steps']} steps of batch {cfg['batch']}, "
+          f"lr {cfg['lr']} (/10 at {', '.join(f'{m:.0%}' for m in cfg['milestones'])}), "
+          f"momentum {cfg['momentum']}, weight decay {cfg['weight_decay']}; depths "
+          f"{list(cfg['depths'])}, seeds {list(cfg['seeds'])}\n")
+    results = run(cfg)
+    print("\n" + table(results, cfg["seeds"]))
+    print("\n" + paper_table())
+    path = os.path.join(args.out, "resnet_degradation.png")
+    plot(results, cfg, path)
+    print(f"\nplot saved to {path}")
+
+
+if __name__ == "__main__":
+    main()

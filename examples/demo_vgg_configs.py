@@ -31,20 +31,10 @@ import os
 import textwrap
 from math import prod
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 from minitorch_cnn import analysis, models, nn  # noqa: E402
 from minitorch_cnn.analysis.summary import build_for_counting, format_count  # noqa: E402
 from minitorch_cnn.nn.init import skip_init  # noqa: E402
-
-# ----------------------------------------------------------------------------- config
-p = argparse.ArgumentParser(description="VGG A-E parameters and VGG-16's memory table")
-p.add_argument("--quick", action="store_true", help="accepted for uniformity: the figures "
-               "are exact and fast enough either way")
-p.add_argument("--out", default=os.path.join("runs", "demos"), help="folder for the PNG")
-args = p.parse_args()
 
 # column of Table 1: (builder, the paper's Table 2 figure in millions)
 CONFIGS = {"A": ("vgg11", 133), "A-LRN": ("vgg11_lrn", 133), "B": ("vgg13", 133),
@@ -87,130 +77,172 @@ def count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-# ------------------------------------------------------------ 1. the configuration table
-print("VGG configurations (Simonyan & Zisserman 2015, Tables 1 and 2), 1000 classes\n")
-configs = []
-for letter, (name, paper) in CONFIGS.items():
-    model = skip_init(models.create, name)
-    weight_layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
-    configs.append(dict(letter=letter, name=name, layers=weight_layers, paper=paper,
-                        params=count(model), conv=count(model.features),
-                        fc=count(model.classifier), stack=describe(model.features)))
-print(f"{'cfg':6} {'builder':10} {'weight layers':>13} {'parameters':>13} {'(M)':>5} "
-      f"{'paper (M)':>9}  conv stack, one stage per max pool (+ FC-4096, FC-4096, FC-1000)")
-for c in configs:
-    print(f"{c['letter']:6} {c['name']:10} {c['layers']:13d} {c['params']:13,d} "
-          f"{round(c['params'] / 1e6):5d} {c['paper']:9d}  {c['stack']}")
-a, e = configs[0], configs[-1]
-print(f"\nfrom A to E: +{e['layers'] - a['layers']} layers, "
-      f"+{(e['params'] - a['params']) / 1e6:.1f}M parameters; the FC layers hold "
-      f"{a['fc'] / 1e6:.1f}M of every column's weights ({a['fc'] / a['params']:.0%} of A, "
-      f"{e['fc'] / e['params']:.0%} of E)")
+def configs():
+    """Table 1 and 2: every column built (shapes only) and counted; prints the table
+    and returns a list of dicts (letter, name, layers, paper, params, conv, fc, stack)."""
+    print("VGG configurations (Simonyan & Zisserman 2015, Tables 1 and 2), 1000 classes\n")
+    configs = []
+    for letter, (name, paper) in CONFIGS.items():
+        model = skip_init(models.create, name)
+        weight_layers = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+        configs.append(dict(letter=letter, name=name, layers=weight_layers, paper=paper,
+                            params=count(model), conv=count(model.features),
+                            fc=count(model.classifier), stack=describe(model.features)))
+    print(f"{'cfg':6} {'builder':10} {'weight layers':>13} {'parameters':>13} {'(M)':>5} "
+          f"{'paper (M)':>9}  conv stack, one stage per max pool (+ FC-4096, FC-4096, FC-1000)")
+    for c in configs:
+        print(f"{c['letter']:6} {c['name']:10} {c['layers']:13d} {c['params']:13,d} "
+              f"{round(c['params'] / 1e6):5d} {c['paper']:9d}  {c['stack']}")
+    a, e = configs[0], configs[-1]
+    print(f"\nfrom A to E: +{e['layers'] - a['layers']} layers, "
+          f"+{(e['params'] - a['params']) / 1e6:.1f}M parameters; the FC layers hold "
+          f"{a['fc'] / 1e6:.1f}M of every column's weights ({a['fc'] / a['params']:.0%} of A, "
+          f"{e['fc'] / e['params']:.0%} of E)")
+    return configs
 
-# ------------------------------------------------- 2. VGG-16 layer by layer at 224x224
-vgg16 = build_for_counting("vgg16")             # constant weights: only shapes matter here
-s = analysis.summary(vgg16, INPUT)
-modules = dict(vgg16.named_modules())
-table = [dict(label="INPUT", shape=INPUT, values=prod(INPUT), weights=0, macs=0)]
-for r in s.rows:
-    m = modules[r.name]
-    if isinstance(m, nn.Conv2d):
-        label = f"CONV{kernel(m)}-{m.out_channels}"
-    elif isinstance(m, nn.MaxPool2d):
-        label = "POOL2"
-    elif isinstance(m, nn.Linear):
-        label = f"FC-{m.out_features}"
-    else:                   # ReLU, Dropout, the (here 7x7 -> 7x7) adaptive pool: not rows
-        continue
-    shape = r.output_shape[1:]                   # drop the batch axis
-    table.append(dict(label=label, shape=shape, values=prod(shape), macs=r.macs,
-                      weights=m.weight.numel() if isinstance(m, (nn.Conv2d, nn.Linear)) else 0))
 
-print(f"\nVGG-16 at {INPUT[1]}x{INPUT[2]}, one image (output shapes measured by "
-      f"analysis.summary; weights without biases, as in the CS231n table)\n")
-print(f"{'layer':10} {'output (C, H, W)':>17} {'values':>11} {'MB':>6} {'weights':>12} "
-      f"{'MACs':>8}")
-for t in table:
-    print(f"{t['label']:10} {str(tuple(t['shape'])):>17} {t['values']:11,d} "
-          f"{t['values'] * BYTES / 1e6:6.2f} {t['weights']:12,d} "
-          f"{format_count(t['macs']) if t['macs'] else '-':>8}")
-rows_total = sum(t["values"] for t in table)
-weights_total = sum(t["weights"] for t in table)
-print(f"{'TOTAL':10} {'':>17} {rows_total:11,d} {rows_total * BYTES / 1e6:6.2f} "
-      f"{weights_total:12,d} {format_count(s.total_macs):>8}")
+def vgg16_memory():
+    """VGG-16 at 224x224, layer by layer (the CS231n table): prints it and returns
+    (table rows, the summary)."""
+    vgg16 = build_for_counting("vgg16")             # constant weights: only shapes matter here
+    s = analysis.summary(vgg16, INPUT)
+    modules = dict(vgg16.named_modules())
+    table = [dict(label="INPUT", shape=INPUT, values=prod(INPUT), weights=0, macs=0)]
+    for r in s.rows:
+        m = modules[r.name]
+        if isinstance(m, nn.Conv2d):
+            label = f"CONV{kernel(m)}-{m.out_channels}"
+        elif isinstance(m, nn.MaxPool2d):
+            label = "POOL2"
+        elif isinstance(m, nn.Linear):
+            label = f"FC-{m.out_features}"
+        else:                   # ReLU, Dropout, the (here 7x7 -> 7x7) adaptive pool: not rows
+            continue
+        shape = r.output_shape[1:]                   # drop the batch axis
+        table.append(dict(label=label, shape=shape, values=prod(shape), macs=r.macs,
+                          weights=m.weight.numel() if isinstance(m, (nn.Conv2d, nn.Linear)) else 0))
 
-# where the memory and the parameters live
-convs = [t for t in table if t["label"].startswith("CONV")]
-fcs = [t for t in table if t["label"].startswith("FC")]
-early = convs[:4]                                       # the 224x224 and 112x112 convs
-print(f"\nmemory: the first {len(early)} convs (at 224 and 112) write "
-      f"{sum(t['values'] for t in early) / 1e6:.1f}M of the {rows_total / 1e6:.1f}M values "
-      f"({sum(t['values'] for t in early) / rows_total:.0%}); the three FC layers "
-      f"{sum(t['values'] for t in fcs):,d} ({sum(t['values'] for t in fcs) / rows_total:.2%})")
-print(f"parameters: the first FC layer holds {fcs[0]['weights'] / 1e6:.1f}M of "
-      f"{s.total_params / 1e6:.1f}M ({fcs[0]['weights'] / s.total_params:.0%}); all 13 convs "
-      f"{sum(t['weights'] for t in convs) / 1e6:.1f}M "
-      f"({sum(t['weights'] for t in convs) / s.total_params:.0%}), yet they do "
-      f"{sum(t['macs'] for t in convs) / s.total_macs:.1%} of the "
-      f"{format_count(s.total_macs)} MACs")
+    print(f"\nVGG-16 at {INPUT[1]}x{INPUT[2]}, one image (output shapes measured by "
+          f"analysis.summary; weights without biases, as in the CS231n table)\n")
+    print(f"{'layer':10} {'output (C, H, W)':>17} {'values':>11} {'MB':>6} {'weights':>12} "
+          f"{'MACs':>8}")
+    for t in table:
+        print(f"{t['label']:10} {str(tuple(t['shape'])):>17} {t['values']:11,d} "
+              f"{t['values'] * BYTES / 1e6:6.2f} {t['weights']:12,d} "
+              f"{format_count(t['macs']) if t['macs'] else '-':>8}")
+    rows_total = sum(t["values"] for t in table)
+    weights_total = sum(t["weights"] for t in table)
+    print(f"{'TOTAL':10} {'':>17} {rows_total:11,d} {rows_total * BYTES / 1e6:6.2f} "
+          f"{weights_total:12,d} {format_count(s.total_macs):>8}")
 
-# ------------------------------------------------ 3. "24M activations": what adds up to what
-every_output = s.activation_bytes // BYTES + prod(INPUT)
-print('\n"TOTAL memory: 24M * 4 bytes ~= 93MB / image" (CS231n) against what can be counted:')
-for what, values, megabytes in (
-        ("the rows of the table above, added up", rows_total, rows_total * BYTES / 1e6),
-        ("the quoted total", CS231N_TOTAL, CS231N_TOTAL * BYTES / 1e6),
-        ("every layer output incl. ReLU and Dropout, + input (summary)", every_output,
-         every_output * BYTES / 1e6),
-        ("what this engine keeps for backward (measured on the graph)", None,
-         s.kept_bytes / 1e6)):
-    count_text = f"{values / 1e6:6.2f}M values" if values is not None else ""
-    print(f"  {what:62} {count_text:14} {megabytes:6.1f} MB")
-print(textwrap.fill(
-    f"The rows add up to {rows_total / 1e6:.1f}M values, {CS231N_TOTAL / rows_total:.2f}x fewer "
-    f"than the quoted 24M. The notes do not say how 24M was obtained, and none of the counts "
-    f"above gives it: a framework that stores each ReLU output next to its conv output (no "
-    f"in-place ops) writes {every_output / 1e6:.1f}M values, one that rectifies in place "
-    f"writes the {rows_total / 1e6:.1f}M of the rows. The mismatch was raised on the notes' "
-    f"repository in 2016 (cs231n/cs231n.github.io issue #88) and has no answer there. The "
-    f"table's lesson holds either way: the memory is in the first convs, the parameters in "
-    f"the first FC layer -- and training needs more than the forward outputs (the last line: "
-    f"what the ops save for backward: conv inputs, ReLU outputs, the pools' argmax indices).",
-    width=90))
+    # where the memory and the parameters live
+    convs = [t for t in table if t["label"].startswith("CONV")]
+    fcs = [t for t in table if t["label"].startswith("FC")]
+    early = convs[:4]                                       # the 224x224 and 112x112 convs
+    print(f"\nmemory: the first {len(early)} convs (at 224 and 112) write "
+          f"{sum(t['values'] for t in early) / 1e6:.1f}M of the {rows_total / 1e6:.1f}M values "
+          f"({sum(t['values'] for t in early) / rows_total:.0%}); the three FC layers "
+          f"{sum(t['values'] for t in fcs):,d} ({sum(t['values'] for t in fcs) / rows_total:.2%})")
+    print(f"parameters: the first FC layer holds {fcs[0]['weights'] / 1e6:.1f}M of "
+          f"{s.total_params / 1e6:.1f}M ({fcs[0]['weights'] / s.total_params:.0%}); all 13 convs "
+          f"{sum(t['weights'] for t in convs) / 1e6:.1f}M "
+          f"({sum(t['weights'] for t in convs) / s.total_params:.0%}), yet they do "
+          f"{sum(t['macs'] for t in convs) / s.total_macs:.1%} of the "
+          f"{format_count(s.total_macs)} MACs")
+    return table, s
 
-# ------------------------------------------------------------------------------- plot
-fig, (ax_cfg, ax_mem, ax_par) = plt.subplots(
-    1, 3, figsize=(17, 5.5), layout="constrained", gridspec_kw={"width_ratios": [1.3, 1.6, 1.6]})
-letters = [c["letter"] for c in configs]
-ax_cfg.bar(letters, [c["conv"] / 1e6 for c in configs], label="conv layers")
-ax_cfg.bar(letters, [c["fc"] / 1e6 for c in configs], bottom=[c["conv"] / 1e6 for c in configs],
-           label="FC layers")
-ax_cfg.scatter(letters, [c["paper"] for c in configs], color="k", marker="_", s=400, zorder=3,
-               label="paper, Table 2")
-for x, c in enumerate(configs):
-    ax_cfg.annotate(f"{c['params'] / 1e6:.1f}M\n{c['layers']} layers", (x, c["params"] / 1e6),
-                    ha="center", va="bottom", fontsize=7, xytext=(0, 6),
-                    textcoords="offset points")
-ax_cfg.set_ylim(0, 200)
-ax_cfg.set_ylabel("parameters (millions, counted)")
-ax_cfg.set_title("VGG configurations A-E")
-ax_cfg.legend(fontsize=8, loc="upper left", ncol=3)
 
-labels = [t["label"] for t in table]
-x = range(len(table))
-ax_mem.bar(x, [t["values"] / 1e6 for t in table], color="tab:green")
-ax_mem.set_ylabel("activation values per image (millions)")
-ax_mem.set_title(f"VGG-16: where the memory is (rows sum to {rows_total / 1e6:.1f}M values, "
-                 f"not 24M)", fontsize=10)
-ax_par.bar(x, [t["weights"] / 1e6 for t in table], color="tab:red")
-ax_par.set_ylabel("weights (millions)")
-ax_par.set_title(f"VGG-16: where the parameters are (FC-4096 #1: "
-                 f"{fcs[0]['weights'] / 1e6:.1f}M of {s.total_params / 1e6:.1f}M)", fontsize=10)
-for ax in (ax_mem, ax_par):
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(labels, rotation=70, fontsize=7)
-    ax.grid(axis="y", alpha=0.3)
-os.makedirs(args.out, exist_ok=True)
-path = os.path.join(args.out, "vgg_configs.png")
-fig.savefig(path, dpi=100)
-print(f"\nplot saved to {path}")
+def what_adds_up(table, s):
+    """The quoted 24M against what can be counted (printed)."""
+    rows_total = sum(t["values"] for t in table)
+    every_output = s.activation_bytes // BYTES + prod(INPUT)
+    print('\n"TOTAL memory: 24M * 4 bytes ~= 93MB / image" (CS231n) against what can be counted:')
+    for what, values, megabytes in (
+            ("the rows of the table above, added up", rows_total, rows_total * BYTES / 1e6),
+            ("the quoted total", CS231N_TOTAL, CS231N_TOTAL * BYTES / 1e6),
+            ("every layer output incl. ReLU and Dropout, + input (summary)", every_output,
+             every_output * BYTES / 1e6),
+            ("what this engine keeps for backward (measured on the graph)", None,
+             s.kept_bytes / 1e6)):
+        count_text = f"{values / 1e6:6.2f}M values" if values is not None else ""
+        print(f"  {what:62} {count_text:14} {megabytes:6.1f} MB")
+    print(textwrap.fill(
+        f"The rows add up to {rows_total / 1e6:.1f}M values, {CS231N_TOTAL / rows_total:.2f}x fewer "
+        f"than the quoted 24M. The notes do not say how 24M was obtained, and none of the counts "
+        f"above gives it: a framework that stores each ReLU output next to its conv output (no "
+        f"in-place ops) writes {every_output / 1e6:.1f}M values, one that rectifies in place "
+        f"writes the {rows_total / 1e6:.1f}M of the rows. The mismatch was raised on the notes' "
+        f"repository in 2016 (cs231n/cs231n.github.io issue #88) and has no answer there. The "
+        f"table's lesson holds either way: the memory is in the first convs, the parameters in "
+        f"the first FC layer -- and training needs more than the forward outputs (the last line: "
+        f"what the ops save for backward: conv inputs, ReLU outputs, the pools' argmax indices).",
+        width=90))
+
+
+def plot(configs, table, s, path=None):
+    """Parameters of A-E (the paper's Table 2 figures as red diamonds), and VGG-16's
+    memory and parameters per layer."""
+    rows_total = sum(t["values"] for t in table)
+    fcs = [t for t in table if t["label"].startswith("FC")]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(17, 5.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_cfg, ax_mem, ax_par = fig.subplots(1, 3, width_ratios=[1.3, 1.6, 1.6])
+    letters = [c["letter"] for c in configs]
+    xs = range(len(configs))
+    ax_cfg.bar(xs, [c["conv"] / 1e6 for c in configs], label="conv layers (counted)")
+    ax_cfg.bar(xs, [c["fc"] / 1e6 for c in configs], bottom=[c["conv"] / 1e6 for c in configs],
+               label="FC layers (counted)")
+    # the paper's figures: large red diamonds, beside the bar's top (not hidden on it)
+    ax_cfg.scatter([x + 0.28 for x in xs], [c["paper"] for c in configs], color="tab:red",
+                   edgecolors="k", marker="D", s=70, zorder=3, label="paper, Table 2 (M)")
+    for x, c in enumerate(configs):
+        ax_cfg.annotate(f"{c['params'] / 1e6:.1f}M\n{c['layers']} layers",
+                        (x, c["params"] / 1e6), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 12), textcoords="offset points")
+    ax_cfg.set_xticks(list(xs))
+    ax_cfg.set_xticklabels(letters)
+    ax_cfg.set_xlabel("configuration (Table 1 column)")
+    ax_cfg.set_ylim(0, 215)
+    ax_cfg.set_ylabel("parameters (millions)")
+    ax_cfg.set_title("VGG configurations A-E: counted vs paper")
+    ax_cfg.legend(fontsize=8, loc="upper left", ncol=2)
+
+    labels = [t["label"] for t in table]
+    x = range(len(table))
+    ax_mem.bar(x, [t["values"] / 1e6 for t in table], color="tab:green")
+    ax_mem.set_ylabel("activation values per image (millions)")
+    ax_mem.set_title(f"VGG-16: where the memory is (rows sum to {rows_total / 1e6:.1f}M values, "
+                     f"not 24M)", fontsize=10)
+    ax_par.bar(x, [t["weights"] / 1e6 for t in table], color="tab:red")
+    ax_par.set_ylabel("weights (millions)")
+    ax_par.set_title(f"VGG-16: where the parameters are (FC-4096 #1: "
+                     f"{fcs[0]['weights'] / 1e6:.1f}M of {s.total_params / 1e6:.1f}M)", fontsize=10)
+    for ax in (ax_mem, ax_par):
+        ax.set_xlabel("layer output of VGG-16, input side first")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, rotation=70, fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    if path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="VGG A-E parameters and VGG-16's memory table")
+    p.add_argument("--quick", action="store_true", help="accepted for uniformity: the figures "
+                   "are exact and fast enough either way")
+    p.add_argument("--out", default=os.path.join("runs", "demos"), help="folder for the PNG")
+    args = p.parse_args(argv)
+    cfgs = configs()
+    table, s = vgg16_memory()
+    what_adds_up(table, s)
+    path = os.path.join(args.out, "vgg_configs.png")
+    plot(cfgs, table, s, path)
+    print(f"\nplot saved to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,6 @@ strokes' ends; then C1-S2-C3-S4-C5-F6-output. SGD with momentum and a cosine sch
 If MNIST cannot be downloaded, the script says how to fetch the four files by hand.
 """
 import argparse
-import os
 import time
 
 import numpy as np
@@ -17,7 +16,8 @@ from minitorch_cnn import data, models, optim
 from minitorch_cnn.data import transforms as T
 from minitorch_cnn.train import Trainer
 
-from cifar_common import check_args  # examples/ is on sys.path when a script runs
+# examples/ is on sys.path when a script runs
+from cifar_common import add_run_folder_args, check_args, fit, report_outputs
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--epochs", type=int, default=10)
@@ -26,8 +26,7 @@ p.add_argument("--lr", type=float, default=0.05)
 p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
 p.add_argument("--data-dir", default=None)
 p.add_argument("--subset", type=int, default=None)
-p.add_argument("--out", default="runs/lenet5_mnist")
-p.add_argument("--resume", action="store_true")
+add_run_folder_args(p, default_out="runs/lenet5_mnist")
 args = check_args(p, p.parse_args())
 
 mt.manual_seed(0)
@@ -44,8 +43,10 @@ model = models.create("lenet5", num_classes=10).to(args.device)
 opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
 sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
 t0 = time.time()
-hist = Trainer(model, opt, sched, device=args.device, out_dir=args.out).fit(
-    train_loader, val_loader, args.epochs, resume=args.resume)
-if hist:
-    print(f"done in {time.time() - t0:.0f}s: test accuracy {hist[-1]['val_acc']:.2%}; "
-          f"outputs in {os.path.abspath(args.out)}")
+trainer = Trainer(model, opt, sched, device=args.device, out_dir=args.out,
+                  overwrite=args.overwrite, title=f"lenet5 on MNIST, lr {args.lr}",
+                  run_info={"model": "lenet5", "data": "mnist"})
+hist = fit(trainer, train_loader, val_loader, args)
+if hist and not trainer.interrupted:
+    print(f"done in {time.time() - t0:.0f}s: test accuracy {hist[-1]['val_acc']:.2%}")
+report_outputs(trainer)

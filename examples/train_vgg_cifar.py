@@ -11,8 +11,9 @@ What the paper did, and what this script does at 32x32:
   jittering (short side S drawn from [S_min, S_max], then a fixed-size crop);
 - --init-from: the paper trained the shallow net A first and started the deeper ones from
   its first four conv layers and three FC layers (section 3.1).
-Outputs (checkpoint, metrics.csv/json, curves.png) go to --out (printed at the end).
-Resume an interrupted run with --resume.
+Outputs (checkpoint, metrics.csv/json, curves.png, and model.npz at the end) go to --out,
+by default runs/<model>_<data actually trained on>. Continue an interrupted run with
+--resume; a folder that already holds a run is refused unless --resume or --overwrite.
 """
 import argparse
 import os
@@ -22,7 +23,7 @@ import time
 import minitorch_cnn as mt
 from minitorch_cnn import data, models, optim
 from minitorch_cnn.data import transforms as T
-from minitorch_cnn.train import Trainer
+from minitorch_cnn.train import RunFolderError, Trainer
 
 # --------------------------------------------------------------------- config
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -44,8 +45,13 @@ p.add_argument("--scale-jitter", type=int, nargs=2, metavar=("S_MIN", "S_MAX"), 
                help="the paper's scale jittering, e.g. 32 48 (then 32x32 crops)")
 p.add_argument("--init-from", default=None,
                help="checkpoint of a trained vgg11 (A) to initialise a deeper VGG from")
-p.add_argument("--resume", action="store_true")
-p.add_argument("--out", default=None, help="output folder (default runs/<model>_<dataset>)")
+p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+               help="continue the run in --out from its checkpoint.npz (or from the "
+                    "checkpoint file given)")
+p.add_argument("--overwrite", action="store_true",
+               help="start over in an --out folder that already holds a run")
+p.add_argument("--out", default=None,
+               help="output folder (default runs/<model>_<data actually trained on>)")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--workers-prefetch", type=int, default=2, help="batches prepared ahead")
 p.add_argument("--no-progress", action="store_true")
@@ -56,9 +62,10 @@ for name in ("epochs", "batch_size", "subset"):
         p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 if args.lr <= 0:
     p.error(f"--lr must be positive, got {args.lr}")
+if args.resume and args.overwrite:
+    p.error("--resume continues the run in --out and --overwrite starts it over: choose one")
 
 mt.manual_seed(args.seed)
-out_dir = args.out or os.path.join("runs", f"{args.model}_{args.dataset}")
 
 # ----------------------------------------------------------------------- data
 MEAN, STD = data.CIFAR10_MEAN, data.CIFAR10_STD          # per-channel statistics
@@ -82,6 +89,9 @@ if dataset == "shapes":
     val_set = data.ShapesDataset(n=2000, train=False, transform=test_tf)
 if args.subset:
     train_set = data.Subset(train_set, range(min(args.subset, len(train_set))))
+# named after the data it really trains on: a fallback run on the shapes never lands
+# in a CIFAR-10 folder, where a later --resume would continue it
+out_dir = args.out or os.path.join("runs", f"{args.model}_{dataset}")
 
 train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                drop_last=True, seed=args.seed, prefetch=args.workers_prefetch)
@@ -91,7 +101,10 @@ val_loader = data.DataLoader(val_set, batch_size=256, prefetch=args.workers_pref
 model = models.create(args.model, num_classes=10, cifar=True)
 if args.init_from:
     from minitorch_cnn.models.vgg import init_from_shallower
-    state = mt.io.load(args.init_from)                 # a trained vgg11 or vgg11_bn (A)
+    try:
+        state = mt.io.load(args.init_from)             # a trained vgg11 or vgg11_bn (A)
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: --init-from: {e}")
     a_name = "vgg11_bn" if any(k.endswith("running_mean") for k in state) else "vgg11"
     shallow = models.create(a_name, num_classes=10, cifar=True)
     shallow.load_state_dict(state)
@@ -113,13 +126,19 @@ else:
 
 # ---------------------------------------------------------------------- train
 trainer = Trainer(model, optimizer, scheduler, device=args.device, out_dir=out_dir,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, overwrite=args.overwrite,
+                  title=f"{args.model} on {dataset}, lr {args.lr}",
+                  run_info={"model": args.model, "data": dataset})
 t0 = time.time()
-history = trainer.fit(train_loader, val_loader, epochs=args.epochs, resume=args.resume)
-if history:
+try:
+    history = trainer.fit(train_loader, val_loader, epochs=args.epochs, resume=args.resume)
+except RunFolderError as e:          # a folder that holds another run, a damaged checkpoint...
+    sys.exit(f"error: {e}")
+if history and not trainer.interrupted:
     best = max(r["val_acc"] for r in history)
     print(f"done in {time.time() - t0:.0f}s: best validation accuracy {best:.2%} "
           f"(last {history[-1]['val_acc']:.2%})")
-mt.io.save(model, os.path.join(out_dir, "model.npz"))
-print(f"outputs in {os.path.abspath(out_dir)}: checkpoint.npz, model.npz, metrics.csv, "
-      f"metrics.json, curves.png")
+    mt.io.save(model, os.path.join(out_dir, "model.npz"))    # the trained weights alone
+files = trainer.outputs()                                    # only what really exists
+print(f"outputs in {os.path.abspath(out_dir)}: {', '.join(files)}" if files else
+      f"nothing written in {os.path.abspath(out_dir)}")

@@ -9,6 +9,7 @@ from . import functional
 from .gradcheck import gradcheck
 from . import optim
 from . import nn
+from . import utils
 from . import io
 
 float32 = "float32"

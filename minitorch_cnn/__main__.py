@@ -6,7 +6,8 @@
     python -m minitorch_cnn compare NAME NAME ... [--input ...]  models side by side
 
 Each command is a function ``cmd_<name>(args)`` registered with its arguments in
-``build_parser``; add a command by adding both.
+``build_parser``; add a command by adding both. A model name that no builder has ends the
+command with one line naming the closest builders (exit code 2, as argparse's errors).
 """
 import argparse
 import sys
@@ -123,8 +124,16 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        for name in [getattr(args, "name", None)] + list(getattr(args, "names", None) or []):
+            if name is not None:
+                registry.check_name(name)      # before any work: one line, no traceback
+        return args.func(args)
+    except registry.UnknownModelError as e:
+        print(f"{parser.prog} {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 ``t.data`` is the raw array, ``t.grad`` a Tensor (filled by ``backward``),
 ``t.grad_fn`` the Function that made ``t`` (None for a leaf). Arithmetic and
 methods call the ops in ``minitorch_cnn.functional``; nothing is patched in.
+
+Every Python operator behaves as in torch: ``==`` and the other comparisons give bool
+tensors (``(pred == y).sum()`` counts), ``if t:`` needs exactly one value, ``t += v``
+and ``t[i] = v`` write in place (checked against what backward still needs), and an
+operand that is not a number, array or Tensor gives Python's TypeError.
 """
 import numbers
 
@@ -86,9 +91,6 @@ class Tensor:
     def numel(self):
         return int(self.data.size)
 
-    def __len__(self):
-        return self.shape[0]
-
     # -------------------------------------------------------------- autograd
     def backward(self, grad=None, retain_graph=False):
         """Compute d(self)/d(leaf) for every leaf with ``requires_grad`` and add it
@@ -141,7 +143,13 @@ class Tensor:
         return self
 
     def zero_(self):
+        """Fill with zeros, in place (refused, as in torch, for a leaf that requires grad
+        while gradients are recorded: do it under no_grad())."""
+        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
+            raise RuntimeError("a leaf tensor that requires grad is being used in an "
+                               "in-place operation (zero_); do it under no_grad()")
         self.data[...] = 0
+        autograd.mark_written(self.data)
         return self
 
     # ------------------------------------------------------------ conversion
@@ -207,32 +215,176 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     # ------------------------------------------------------------- operators
-    def __add__(self, o): return F.add(self, o)
-    def __radd__(self, o): return F.add(o, self)
-    def __sub__(self, o): return F.sub(self, o)
-    def __rsub__(self, o): return F.sub(o, self)
-    def __mul__(self, o): return F.mul(self, o)
-    def __rmul__(self, o): return F.mul(o, self)
-    def __truediv__(self, o): return F.div(self, o)
-    def __rtruediv__(self, o): return F.div(o, self)
+    # Every operator is an op of functional/ (elementwise.py has the dtype rules); one
+    # that meets something it cannot take (None, a string) returns NotImplemented, so
+    # that Python raises its usual TypeError instead of an error from inside NumPy.
+    def _binary(name, reflected=False):
+        """The method that runs F.<name>(self, o), or F.<name>(o, self) if reflected."""
+        def method(self, o):
+            if not F.is_operand(o):
+                return NotImplemented
+            op = getattr(F, name)
+            return op(o, self) if reflected else op(self, o)
+        return method
+
+    __add__, __radd__ = _binary("add"), _binary("add", True)
+    __sub__, __rsub__ = _binary("sub"), _binary("sub", True)
+    __mul__, __rmul__ = _binary("mul"), _binary("mul", True)
+    __truediv__ = _binary("div")
+    __rtruediv__ = _binary("div", True)
+    __floordiv__ = _binary("floor_divide")
+    __rfloordiv__ = _binary("floor_divide", True)
+    __mod__ = _binary("remainder")
+    __rmod__ = _binary("remainder", True)
+    __pow__, __rpow__ = _binary("pow"), _binary("pow", True)
+    __matmul__ = _binary("matmul")
+    __rmatmul__ = _binary("matmul", True)
+    # & | ^ ~ on bool tensors combine masks (on integer tensors: bitwise, as in torch)
+    __and__ = __rand__ = _binary("bitwise_and")
+    __or__ = __ror__ = _binary("bitwise_or")
+    __xor__ = __rxor__ = _binary("bitwise_xor")
+
+    def __invert__(self): return F.bitwise_not(self)
     def __neg__(self): return F.neg(self)
-    def __pow__(self, o): return F.pow(self, o)
-    def __rpow__(self, o): return F.pow(o, self)
-    def __matmul__(self, o): return F.matmul(self, o)
-    def __rmatmul__(self, o): return F.matmul(o, self)
-    def __getitem__(self, idx): return F.getitem(self, idx)
     def __abs__(self): return F.abs(self)
 
-    # comparisons give boolean tensors outside the graph
-    def _cmp(self, o, op):
-        return Tensor(op(self.data, o.data if isinstance(o, Tensor) else o))
-    def __lt__(self, o): return self._cmp(o, np.less)
-    def __le__(self, o): return self._cmp(o, np.less_equal)
-    def __gt__(self, o): return self._cmp(o, np.greater)
-    def __ge__(self, o): return self._cmp(o, np.greater_equal)
-    def eq(self, o): return self._cmp(o, np.equal)
-    def ne(self, o): return self._cmp(o, np.not_equal)
+    def __pos__(self):
+        if self.dtype == bool:
+            raise TypeError("the unary + operator on a bool tensor is not supported")
+        return self
+
+    def __getitem__(self, idx): return F.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        """``t[idx] = value`` writes into t's memory, as in torch (see F.setitem)."""
+        F.setitem(self, idx, value)
+
+    # comparisons: elementwise, giving bool tensors outside the graph (x == y, 3 < x,
+    # np.array(..) == x). Python's reflection covers the reflected forms: 3 < x is x > 3.
+    __eq__ = _binary("eq")
+    __ne__ = _binary("ne")
+    __lt__ = _binary("lt")
+    __le__ = _binary("le")
+    __gt__ = _binary("gt")
+    __ge__ = _binary("ge")
+    # With __eq__ elementwise, a Tensor stays hashable by identity (as in torch), so it
+    # can key a dict or sit in a set; == is not identity.
     __hash__ = object.__hash__
+    del _binary
+
+    def eq(self, o): return F.eq(self, o)
+    def ne(self, o): return F.ne(self, o)
+    def lt(self, o): return F.lt(self, o)
+    def le(self, o): return F.le(self, o)
+    def gt(self, o): return F.gt(self, o)
+    def ge(self, o): return F.ge(self, o)
+    def logical_not(self): return F.logical_not(self)
+
+    # in place: t += v. Outside the graph (no_grad, or nothing requires grad) the numbers
+    # are written into t's own memory, so every view and every holder of t sees them (an
+    # optimizer's `p -= lr * p.grad` under no_grad). Inside the graph, a leaf that needs
+    # a gradient refuses (as in torch), and any other tensor gets a new tensor, t = t + v:
+    # the same numbers and gradients, a fresh node in the graph.
+    def _inplace(name, symbol):
+        def method(self, o):
+            if not F.is_operand(o):
+                return NotImplemented
+            op = getattr(F, name)
+            needs_graph = autograd.is_grad_enabled() and (
+                self.requires_grad or getattr(o, "requires_grad", False))
+            if needs_graph:
+                if self.requires_grad and self.grad_fn is None:
+                    raise RuntimeError(
+                        f"a leaf tensor that requires grad is being used in an in-place "
+                        f"operation ({symbol}); update it under no_grad() (as optimizers "
+                        f"do), or write a new tensor: y = x {symbol[:-1]} v")
+                return op(self, o)
+            with autograd.no_grad():
+                r = op(self, o)
+            if r.shape != self.shape:
+                raise RuntimeError(f"in-place {symbol}: the result has shape {r.shape}, "
+                                   f"which does not fit the tensor's shape {self.shape}; "
+                                   f"write y = x {symbol[:-1]} v for a new tensor")
+            if not _can_cast(r.dtype, self.dtype):
+                raise TypeError(f"in-place {symbol}: the result is {r.dtype}, which cannot "
+                                f"be stored in this {self.dtype} tensor; write y = x "
+                                f"{symbol[:-1]} v for a new tensor")
+            self.data[...] = r.data
+            autograd.mark_written(self.data)
+            return self
+        return method
+
+    __iadd__ = _inplace("add", "+=")
+    __isub__ = _inplace("sub", "-=")
+    __imul__ = _inplace("mul", "*=")
+    __itruediv__ = _inplace("div", "/=")
+    __ifloordiv__ = _inplace("floor_divide", "//=")
+    __imod__ = _inplace("remainder", "%=")
+    __ipow__ = _inplace("pow", "**=")
+    __iand__ = _inplace("bitwise_and", "&=")
+    __ior__ = _inplace("bitwise_or", "|=")
+    __ixor__ = _inplace("bitwise_xor", "^=")
+    del _inplace
+
+    # ------------------------------------------------ Python's protocols, as torch
+    def __bool__(self):
+        """``if t:`` needs exactly one value (else it is ambiguous: use .any() / .all())."""
+        if self.data.size != 1:
+            many = "no values" if self.data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous "
+                               f"(shape {self.shape}); use t.any() or t.all()")
+        return bool(self.data.reshape(()).item())
+
+    def _one_value(self, kind):
+        if self.data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars "
+                             f"({kind}() of a tensor of shape {self.shape})")
+        return self.data.reshape(()).item()
+
+    def __int__(self): return int(self._one_value("int"))
+    def __float__(self): return float(self._one_value("float"))
+
+    def __index__(self):
+        """So that a one-element integer tensor can index a list (as torch)."""
+        if self.data.size != 1 or self.dtype.kind not in "biu":
+            raise TypeError(f"only integer tensors of a single element can be converted to "
+                            f"an index, got a {self.dtype} tensor of shape {self.shape}")
+        return int(self.data.reshape(()).item())
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        """The sub-tensors along dim 0 (each t[i], in the graph)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __contains__(self, element):
+        """``v in t``: is v equal to some entry (or, broadcast, to some row) of t."""
+        if not isinstance(element, (Tensor, numbers.Number, np.generic)):
+            raise RuntimeError(f"Tensor.__contains__ only supports a Tensor or a number, "
+                               f"got {type(element).__name__}")
+        return bool(F.eq(self, element).data.any())
+
+    def __format__(self, spec):
+        """f"{loss:.4f}" works for a 0-d tensor (its value); other shapes take no spec."""
+        if self.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the array itself (for a CPU tensor without a graph)."""
+        if self.device != "cpu":
+            raise TypeError(f"can't convert a tensor on {self.device} to a NumPy array "
+                            f"implicitly; use t.cpu().numpy()")
+        if self.requires_grad:
+            raise RuntimeError("Can't convert a tensor that requires grad to a NumPy "
+                               "array; use tensor.detach().numpy()")
+        a = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return a.copy() if copy else a
 
     # --------------------------------------------------------------- methods
     def sum(self, dim=None, keepdim=False): return F.sum(self, dim, keepdim)
@@ -246,8 +398,15 @@ class Tensor:
         if keepdim and dim is not None:
             a = self.xp.expand_dims(a, dim)
         return Tensor(a)
-    def argmin(self, dim=None):
-        return Tensor(self.data.argmin(axis=dim))
+    def argmin(self, dim=None, keepdim=False):
+        a = self.data.argmin(axis=dim)
+        if keepdim and dim is not None:
+            a = self.xp.expand_dims(a, dim)
+        return Tensor(a)
+    def any(self, dim=None, keepdim=False):
+        return Tensor(self.data.any(axis=dim, keepdims=keepdim))
+    def all(self, dim=None, keepdim=False):
+        return Tensor(self.data.all(axis=dim, keepdims=keepdim))
     def exp(self): return F.exp(self)
     def log(self): return F.log(self)
     def sqrt(self): return F.sqrt(self)
@@ -362,3 +521,13 @@ def is_tensor(x):
 
 # The ops live in functional/, which imports this module; bind it once here.
 from . import functional as F  # noqa: E402
+
+
+def _can_cast(src, dst):
+    """torch's rule for in-place results: no float into an integer tensor, nothing but
+    bool into a bool tensor; narrowing within a kind (float64 -> float32) is allowed."""
+    if dst.kind == "b":
+        return src.kind == "b"
+    if dst.kind in "iu":
+        return src.kind in "biu"
+    return True

@@ -90,32 +90,66 @@ def _no_temp_files(folder):
 
 
 # ------------------------------------------------------------------ CIFAR-10
-def _make_cifar(www, n=4, seed=0):
+class Py2Pickler(pickle._Pickler):
+    """Pickles as Python 2's cPickle wrote the CIFAR-10 batches in 2009: byte strings as
+    Python 2 str (BINSTRING, no global), classes and functions by GLOBAL, NumPy's
+    _reconstruct under its old module name numpy.core.multiarray. So the files hold
+    exactly the globals of the official ones: _reconstruct, ndarray and dtype."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        n = len(obj)
+        self.write((pickle.SHORT_BINSTRING + bytes([n]) if n < 256
+                    else pickle.BINSTRING + struct.pack("<i", n)) + obj)
+        self.memoize(obj)
+
+    def save_global(self, obj, name=None):
+        module = {"numpy._core.multiarray": "numpy.core.multiarray"}.get(obj.__module__,
+                                                                         obj.__module__)
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__name__}\n".encode())
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[type] = save_global
+
+
+def py2_pickle(obj):
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
+def _make_cifar(www, n=4, seed=0, replace=None):
     """cifar-10-python.tar.gz in the real layout, n images per batch file; returns
-    the rows and labels written, per file."""
+    the rows and labels written, per file, and each file's MD5. ``replace``: name ->
+    bytes, files to plant instead of the real ones."""
     rng = np.random.default_rng(seed)
     written, members = {}, {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         rows = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, n).tolist()
         written[name] = (rows, labels)
-        members[name] = pickle.dumps({"batch_label": f"batch {name}", "labels": labels,
-                                      "data": rows, "filenames": [f"{i}.png" for i in range(n)]},
-                                     protocol=2)
-    members["batches.meta"] = pickle.dumps(       # bytes keys/names, as Python 2 wrote them
+        members[name] = py2_pickle({b"batch_label": f"batch {name}".encode(), b"labels": labels,
+                                    b"data": rows,
+                                    b"filenames": [f"{i}.png".encode() for i in range(n)]})
+    members["batches.meta"] = py2_pickle(
         {b"label_names": [c.encode() for c in CIFAR_NAMES], b"num_cases_per_batch": n,
-         b"num_vis": 3072}, protocol=2)
+         b"num_vis": 3072})
+    members.update(replace or {})
     path = www / "cifar-10-python.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         for name, blob in members.items():
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
-    return path, written
+    md5s = {name: hashlib.md5(blob).hexdigest() for name, blob in members.items()}
+    return path, written, md5s
 
 
-def _cifar_class(url, md5):
-    return type("LocalCIFAR10", (data.CIFAR10,), {"url": url, "md5": md5})
+def _cifar_class(url, md5, file_md5):
+    return type("LocalCIFAR10", (data.CIFAR10,), {"url": url, "md5": md5,
+                                                  "file_md5": file_md5})
 
 
 def _check_cifar(ds, written, names):
@@ -134,8 +168,8 @@ TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
 def test_cifar10_download_verify_unpack_load(server, cache):
-    archive, written = _make_cifar(server.www)
-    CIFAR = _cifar_class(f"{server.url}/cifar-10-python.tar.gz", _md5(archive))
+    archive, written, md5s = _make_cifar(server.www)
+    CIFAR = _cifar_class(f"{server.url}/cifar-10-python.tar.gz", _md5(archive), md5s)
     train = CIFAR(train=True)                              # root=None: $MINITORCH_CNN_DATA
     _check_cifar(train, written, TRAIN)
     assert len(train) == 20 and train[3][1] == written["data_batch_1"][1][3]
@@ -149,21 +183,21 @@ def test_cifar10_download_verify_unpack_load(server, cache):
 
 
 def test_cifar10_bad_checksum_is_a_clear_error(server, cache):
-    archive, _ = _make_cifar(server.www)
+    archive, _, md5s = _make_cifar(server.www)
     url = f"{server.url}/cifar-10-python.tar.gz"
     with pytest.raises(data.ChecksumError) as e:
-        _cifar_class(url, "0" * 32)()
+        _cifar_class(url, "0" * 32, md5s)()
     msg = str(e.value)
     assert f"has md5 {_md5(archive)}, expected {'0' * 32}" in msg and url in msg
     assert not (cache / "cifar-10-python.tar.gz").exists() and _no_temp_files(cache)
 
 
 def test_truncated_archive_in_cache_is_detected_and_refetched(server, cache):
-    archive, written = _make_cifar(server.www)
+    archive, written, md5s = _make_cifar(server.www)
     cache.mkdir()
     blob = archive.read_bytes()
     (cache / archive.name).write_bytes(blob[: len(blob) // 2])     # an interrupted copy
-    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive))
+    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive), md5s)
     with pytest.warns(RuntimeWarning, match="corrupt or truncated"):
         ds = CIFAR(train=False)
     _check_cifar(ds, written, ["test_batch"])
@@ -172,8 +206,8 @@ def test_truncated_archive_in_cache_is_detected_and_refetched(server, cache):
 
 
 def test_damaged_unpacked_file_is_unpacked_again(server, cache):
-    archive, written = _make_cifar(server.www)
-    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive))
+    archive, written, md5s = _make_cifar(server.www)
+    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive), md5s)
     CIFAR(train=True)
     batch = cache / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:100])                    # damaged on disk
@@ -184,16 +218,16 @@ def test_damaged_unpacked_file_is_unpacked_again(server, cache):
 
 
 def test_cut_off_transfer_is_an_error_and_leaves_no_file(server, cache):
-    archive, _ = _make_cifar(server.www)
+    archive, _, md5s = _make_cifar(server.www)
     url = f"{server.url}/truncated/{archive.name}"
     with pytest.raises(data.DownloadError, match="stopped after"):
-        _cifar_class(url, _md5(archive))()
+        _cifar_class(url, _md5(archive), md5s)()
     assert not (cache / archive.name).exists() and _no_temp_files(cache)
 
 
 def test_offline_error_gives_the_manual_steps(cache, tmp_path):
     url = f"{_dead_url()}/cifar-10-python.tar.gz"
-    CIFAR = _cifar_class(url, data.CIFAR10.md5)
+    CIFAR = _cifar_class(url, data.CIFAR10.md5, data.CIFAR10.file_md5)
     with pytest.raises(data.OfflineError) as e:
         CIFAR(train=True)
     msg = str(e.value)
@@ -208,6 +242,81 @@ def test_offline_error_gives_the_manual_steps(cache, tmp_path):
 def test_official_cifar10_location_and_checksum():
     assert data.CIFAR10.url == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     assert data.CIFAR10.md5 == "c58f30108f718f92721af3b95e74349a"
+    assert data.CIFAR10.file_md5 == {       # the published MD5 of each unpacked file
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+        "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"}
+
+
+class _RunsCommand:
+    """Unpickling this runs ``touch marker``: what a planted batch file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_planted_batch_that_would_run_code_is_refused(server, cache, tmp_path):
+    """Even with its MD5 in the table (a mirror's table, say), a batch file whose pickle
+    names any global beyond NumPy's array rebuilding is refused, and nothing runs."""
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps({"data": _RunsCommand(marker), "labels": [0]}, protocol=2)
+    archive, _, md5s = _make_cifar(server.www, replace={"data_batch_1": evil})
+    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive), md5s)
+    with pytest.raises(CorruptDataError) as e, pytest.warns(RuntimeWarning):
+        CIFAR(train=True)
+    msg = str(e.value)
+    assert "data_batch_1" in msg and "refusing to unpickle the global" in msg
+    assert "system" in msg and "could run code" in msg and "nothing in this file was run" in msg
+    assert not marker.exists()
+    assert CIFAR(train=False).data.shape == (4, 32, 32, 3)      # the other files load
+
+
+def test_a_file_replaced_after_unpacking_fails_its_md5_and_is_unpacked_again(server, cache,
+                                                                             tmp_path):
+    """Every load checks each unpacked file's MD5: a batch planted in the cache is found
+    before it is unpickled, replaced from the verified archive, and never run."""
+    archive, written, md5s = _make_cifar(server.www)
+    CIFAR = _cifar_class(f"{server.url}/{archive.name}", _md5(archive), md5s)
+    CIFAR(train=False)
+    marker = tmp_path / "pwned"
+    planted = cache / "cifar-10-batches-py" / "test_batch"
+    planted.write_bytes(pickle.dumps({"data": _RunsCommand(marker)}, protocol=2))
+    with pytest.warns(RuntimeWarning, match=r"test_batch has md5 \w+, expected "
+                                            + md5s["test_batch"]):
+        ds = CIFAR(train=False)
+    _check_cifar(ds, written, ["test_batch"])
+    assert not marker.exists() and _md5(planted) == md5s["test_batch"]
+
+
+def test_py2_pickles_hold_only_the_three_numpy_globals():
+    """The fixture's batches name what the official files name, and nothing else."""
+    import pickletools
+    blob = py2_pickle({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2]})
+    names = {arg for op, arg, _ in pickletools.genops(blob) if op.name == "GLOBAL"}
+    assert names == {"numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
+    assert pickle.loads(blob, encoding="latin1")["data"].shape == (2, 3072)
+
+
+def test_a_data_folder_that_is_a_file_says_so(tmp_path, monkeypatch):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    for root in (afile, afile / "sub"):
+        for cls in (data.CIFAR10, data.MNIST):
+            with pytest.raises(NotADirectoryError) as e:
+                cls(root=root, download=False)
+            msg = str(e.value)
+            assert str(root) in msg and "not a folder" in msg and "Put each file" not in msg
+    monkeypatch.setenv("MINITORCH_CNN_DATA", str(afile))
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder.*MINITORCH_CNN_DATA"):
+        data.CIFAR10(download=False)
+    assert afile.read_text() == "x"
 
 
 # ------------------------------------------------------------------ MNIST
@@ -285,7 +394,7 @@ def test_read_idx_types_and_damage(tmp_path):
 
 # ------------------------------------------------------------------ helpers
 def test_unverified_archive_that_fails_to_unpack_is_fetched_again(server, cache):
-    archive, _ = _make_cifar(server.www)
+    archive, _, md5s = _make_cifar(server.www)
     cache.mkdir()
     (cache / archive.name).write_bytes(archive.read_bytes()[:300])   # no checksum known
     data.fetch_and_extract(archive.name, [f"{server.url}/{archive.name}"], cache)

@@ -424,3 +424,67 @@ def test_non_strict_returns_missing_and_unexpected(tmp_path):
     missing, unexpected = io.load_torch_weights(model, state, strict=False)
     assert list(missing) == ["output.bias"] and list(unexpected) == ["extra"]
     np.testing.assert_array_equal(model.c1.weight.data, state["c1.weight"].numpy())
+
+
+# --------------------------------------------------------------- the atomic writer
+def test_atomic_write_fsyncs_then_renames_and_cleans_up_on_error(tmp_path, monkeypatch):
+    path = tmp_path / "log.csv"
+    path.write_text("old")
+    calls = []
+    real_fsync, real_commit = os.fsync, io._commit
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(io, "_commit", lambda t, p: (calls.append("rename"), real_commit(t, p)))
+    with io.atomic_write(path, "w") as f:
+        f.write("new")
+        temp = [n for n in os.listdir(tmp_path) if n != "log.csv"]
+        assert len(temp) == 1 and temp[0].startswith(".log.csv.") and temp[0].endswith(".tmp")
+        assert path.read_text() == "old"                     # not visible before the end
+    assert path.read_text() == "new" and calls[:2] == ["fsync", "rename"]
+    with pytest.raises(KeyboardInterrupt):
+        with io.atomic_write(path, "wb") as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert path.read_text() == "new" and sorted(os.listdir(tmp_path)) == ["log.csv"]
+
+
+def test_clean_temp_files_removes_only_the_writers_temp_files(tmp_path):
+    for name in [".checkpoint.npz.ab12cd_9.tmp", ".curves.png.x1y2z3w4.tmp", "keep.tmp",
+                 ".hidden", "checkpoint.npz", ".metrics.csv.short.tmp"]:
+        (tmp_path / name).write_text("x")
+    assert io.clean_temp_files(tmp_path, names=["curves.png"]) == [".curves.png.x1y2z3w4.tmp"]
+    assert io.clean_temp_files(tmp_path) == [".checkpoint.npz.ab12cd_9.tmp"]
+    assert sorted(os.listdir(tmp_path)) == [".hidden", ".metrics.csv.short.tmp",
+                                            "checkpoint.npz", "keep.tmp"]
+
+
+# ------------------------------------------------------------ one checkpoint format
+def test_nested_checkpoint_round_trip_with_readable_member_names(tmp_path):
+    model = models.create("lenet5")
+    state = {"model": dict(model.state_dict()), "epoch": 3, "history": [{"loss": 0.5}],
+             "optimizer": {"state": {0: {"momentum_buffer": np.ones(2, np.float32)}},
+                           "param_groups": [{"lr": 0.1, "params": [0]}]},
+             "best": float("-inf"), "pair": (1, "a"), "none": None}
+    path = io.save_checkpoint(state, tmp_path / "ckpt.npz")
+    back = io.load_checkpoint(path)
+    assert back["epoch"] == 3 and back["pair"] == (1, "a") and back["best"] == -np.inf
+    assert list(back["optimizer"]["state"]) == [0] and back["none"] is None
+    with np.load(path) as z:                        # a plain .npz, browsable by name
+        assert "model/c1.weight" in z.files
+        assert "optimizer/state/0/momentum_buffer" in z.files
+    # io.load gives the model's state dict from a training checkpoint
+    other = models.create("lenet5")
+    io.load_into(other, path)
+    for k, v in model.state_dict().items():
+        assert np.array_equal(other.state_dict()[k].data, v.data)
+
+
+def test_older_files_still_load(tmp_path):
+    """A plain np.savez file and a trainer checkpoint from before the format marker."""
+    np.savez(tmp_path / "plain.npz", w=np.arange(3.0))
+    assert list(io.load(tmp_path / "plain.npz")) == ["w"]
+    import json
+    tree = {"__dict__": [["model", {"__dict__": [["w", {"__array__": "a0"}]]}],
+                         ["epoch", 2]]}
+    np.savez(tmp_path / "old.npz", __meta__=np.array(json.dumps(tree)), a0=np.ones(2))
+    assert io.load_checkpoint(tmp_path / "old.npz")["epoch"] == 2
+    assert np.array_equal(io.load(tmp_path / "old.npz")["w"], np.ones(2))

@@ -133,6 +133,45 @@ def test_max_pool(device, g, ceil):
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
+def test_max_pool_with_nan_and_infinities(device, g):
+    """Every tier: NaN wins its windows (the last NaN in row-major order, as torch), ties
+    go to the first tap, a window of -inf picks its first pixel (never padding)."""
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
+    PH, PW = min(PH, (DH * (KH - 1) + 1) // 2), min(PW, (DW * (KW - 1) + 1) // 2)
+    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    x = np.round(_rand(N, C, H, W))                        # ties
+    rng = np.random.default_rng(5)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    x[0, 0] = -np.inf                                      # a whole plane of -inf
+    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW,
+                                   device=device)
+    np.testing.assert_array_equal(to_numpy(y), to_numpy(y_ref))
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
+    assert (to_numpy(a_ref) >= 0).all() and np.isneginf(to_numpy(y_ref)[0, 0]).all()
+    flat = x.reshape(N, C, -1)
+    picked = np.take_along_axis(flat, to_numpy(a_ref).reshape(N, C, -1), axis=2)
+    np.testing.assert_array_equal(picked.reshape(y_ref.shape), to_numpy(y_ref))
+    for out_size in [(1, 1), (3, 2)]:
+        (y_ref, a_ref), (y, a) = _both("adaptive_max_pool2d", x, *out_size, device=device)
+        np.testing.assert_array_equal(to_numpy(y), to_numpy(y_ref))
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
+
+
+def test_other_dtypes_run_the_reference_kernels():
+    """A dtype the compiled tiers do not take (float16, integers) falls back to the
+    reference loops rather than fail inside Numba (the ops refuse float16 before)."""
+    x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
+    with mt.backend.use_kernels("fast"):
+        y, a = kernels.max_pool2d(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+        assert y.dtype == np.float16 and y.ravel().tolist() == [5, 7, 13, 15]
+        assert kernels.clamp(x, 0.0, 6.0).max() == 6
+        p, g = np.ones(3, np.float16), np.ones(3, np.float16)
+        kernels.sgd_update(p, g, None, 0.5, 0.0, 0.0, 0.0, False, True)
+        assert p.tolist() == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("g", GEOMETRIES)
 def test_avg_pool(device, g):
     N, C, H, W, KH, KW, SH, SW, PH, PW = g[:10]
     PH, PW = min(PH, KH // 2), min(PW, KW // 2)
@@ -274,14 +313,15 @@ def test_winograd_computes_the_convolution(m):
 
 @pytest.mark.parametrize("lo, hi", [(0.0, float("inf")), (0.0, 6.0)])
 def test_band_backward(device, lo, hi):
-    """The ReLU / ReLU6 backward: the gradient passes strictly inside (lo, hi), is 0 at
-    the kinks and beyond them, as torch's; non-contiguous inputs included."""
+    """The ReLU / ReLU6 backward: the gradient passes strictly inside (lo, hi) and at NaN,
+    is 0 at the kinks and beyond them, as torch's; non-contiguous inputs included."""
     y = np.clip(_rand(3, 4, 5, 6) * 4, lo, hi)
-    y[0, 0, 0, :3] = [lo, 6.0, 3.0]                     # the kinks, and a point inside
+    y[0, 0, 0, :4] = [lo, 6.0, 3.0, np.nan]             # the kinks, a point inside, NaN
     g = _rand(3, 4, 6, 5, seed=1).transpose(0, 1, 3, 2)  # a strided view
     ref, fast = _both("band_backward", g, y, lo, hi, device=device)
     _close(fast, ref)
-    expected = np.where((y > lo) & (y < hi), g, 0)
+    expected = np.where((y <= lo) | (y >= hi), 0, g)     # NaN passes g, as torch's relu
+    assert expected[0, 0, 0, 3] == g[0, 0, 0, 3]
     _close(fast, expected)
     assert to_numpy(fast)[0, 0, 0, 0] == 0 and to_numpy(fast)[0, 0, 0, 2] == g[0, 0, 0, 2]
     assert to_numpy(fast)[0, 0, 0, 1] == (0 if hi == 6.0 else g[0, 0, 0, 1])

@@ -590,3 +590,300 @@ def test_float32_in_float32_out(device, name):
     assert y.dtype == np.float32, f"{name} gave {y.dtype}"
     y.sum().backward()
     assert x.grad.dtype == np.float32
+
+
+# ------------------------------------------------- comparisons, torch's dtype rules
+def _operand(kind, device):
+    """One operand in both frameworks: ours, torch's (the same numbers)."""
+    rng = np.random.default_rng(len(kind))
+    base = rng.integers(-3, 4, size=(2, 3))
+    arrays_ = {"f32": base.astype(np.float32), "f64": base.astype(np.float64),
+               "i64": base.astype(np.int64), "i32": base.astype(np.int32),
+               "u8": np.abs(base).astype(np.uint8), "bool": base > 0,
+               "f64_0d": np.array(1.5), "i64_0d": np.array(2)}
+    if kind in arrays_:
+        a = arrays_[kind]
+        return mt.tensor(a, device=device), torch.tensor(a)
+    number = {"int": 2, "float": 2.5, "true": True, "np_f64": np.float64(2.5),
+              "np_i64": np.int64(2)}[kind]
+    return number, number
+
+
+KINDS = ["f32", "f64", "i64", "i32", "u8", "bool", "f64_0d", "i64_0d", "int", "float",
+         "true", "np_f64"]
+ARITH = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+         "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+         "**": lambda a, b: a ** b}
+
+
+def _both(fn, pair):
+    """fn on our operands and on torch's; (result, reference) or the two exceptions."""
+    (a, ta), (b, tb) = pair
+    try:
+        ref = fn(ta, tb)
+    except Exception as e:                    # torch refuses: so must we
+        with pytest.raises(Exception):
+            fn(a, b)
+        return None, e
+    return fn(a, b), ref
+
+
+@pytest.mark.parametrize("op", list(ARITH))
+def test_arithmetic_dtypes_follow_torch(op):
+    """Every operator on every pair of operand kinds (tensors of each dtype, 0-d tensors,
+    Python and NumPy numbers, on either side): torch's result dtype and values."""
+    fn = ARITH[op]
+    for ka in KINDS:
+        for kb in KINDS:
+            if ka in ("int", "float", "true", "np_f64") and kb in ("int", "float", "true",
+                                                                   "np_f64"):
+                continue                                  # two numbers: no tensor at all
+            pair = (_operand(ka, "cpu"), _operand(kb, "cpu"))
+            if op in ("//", "%") and (kb in ("bool", "true") or
+                                      np.any(to_numpy(pair[1][1]) == 0)):
+                continue                                  # division by zero: below
+            if op == "**" and ("u8" in (ka, kb) or kb in ("i64", "i32") and
+                               ka not in ("f32", "f64", "f64_0d", "float", "np_f64")):
+                # torch wraps uint8 powers around, and gives 2 ** -1 = 0 for a tensor
+                # exponent; we refuse negative integer powers always (tested below)
+                continue
+            if op == "**" and ka == "bool" and kb == "true":
+                continue                                  # torch: mask ** True; we refuse
+            with np.errstate(all="ignore"):
+                ours, ref = _both(fn, pair)
+            if ours is None:
+                continue
+            assert str(ours.dtype) == str(ref.dtype).replace("torch.", ""), (ka, op, kb)
+            np.testing.assert_allclose(to_numpy(ours), ref.numpy(), rtol=1e-6,
+                                       err_msg=f"{ka} {op} {kb}")
+
+
+def test_integer_division_by_zero_raises_as_torch():
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        mt.tensor([7, 1]) // mt.tensor([2, 0])
+    with pytest.raises(ZeroDivisionError):
+        mt.tensor([7]) % 0
+    np.testing.assert_array_equal((mt.tensor([7.0, -7.0]) // 0).numpy(), [np.inf, -np.inf])
+    with pytest.raises(ValueError, match="negative integer powers"):
+        mt.tensor([2, 3]) ** -1
+    with pytest.raises(TypeError, match="bool"):
+        mt.tensor([True]) - mt.tensor([False])
+    with pytest.raises(TypeError, match="~mask"):
+        -mt.tensor([True])
+
+
+def test_remainder_gradient_and_floor_divide_has_none():
+    a, b = np.array([1.5, -2.5, 7.0]), np.array([3.0, 2.0, -2.0])
+    check(lambda x, y: x % y, lambda x, y: x % y, [a, b], "cpu")
+    check(lambda x: 5.5 % x, lambda x: 5.5 % x, [b], "cpu", grad=False)
+    x = mt.tensor(a, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no gradient"):
+        (x // 2).sum().backward()
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+def test_comparisons_are_elementwise_bool_tensors(op, device):
+    fn = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+          "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}[op]
+    for ka, kb in [("f32", "f32"), ("f32", "i64"), ("i64", "int"), ("int", "i64"),
+                   ("float", "f32"), ("f64", "f64_0d"), ("bool", "true")]:
+        (a, ta), (b, tb) = _operand(ka, device), _operand(kb, device)
+        ours, ref = fn(a, b), fn(ta, tb)
+        assert isinstance(ours, mt.Tensor) and ours.dtype == np.bool_, (ka, kb)
+        assert not ours.requires_grad
+        np.testing.assert_array_equal(to_numpy(ours), ref.numpy())
+    x = mt.tensor([[1.0, 2.0, 3.0]], device=device)
+    arr = np.array([[1.0], [2.0]])                       # NumPy on the left, broadcasting
+    np.testing.assert_array_equal(to_numpy(fn(arr, x)) if device == "cpu" else
+                                  to_numpy(fn(x, mt.tensor(arr, device=device))),
+                                  fn(torch.tensor(arr), torch.tensor([[1.0, 2.0, 3.0]]))
+                                  .numpy() if device == "cpu" else
+                                  fn(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor(arr))
+                                  .numpy())
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        fn(mt.tensor([1, 2], device=device), mt.tensor([1, 2, 3], device=device))
+
+
+def test_accuracy_idioms_count_right(device):
+    logits = mt.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]], device=device)
+    y = mt.tensor([1, 0, 0, 0], device=device)
+    pred = logits.argmax(1)
+    hits = (pred == y).sum()
+    assert hits.dtype == np.int64 and hits.item() == 3          # torch: int64 too
+    assert (pred == y).float().mean().item() == pytest.approx(0.75)
+    correct = 0
+    for _ in range(2):
+        correct += (pred == y).sum()
+    assert int(correct) == 6 and correct.dtype == np.int64
+    acc = correct / 8
+    assert acc.dtype == np.float32 and f"{acc:.1%}" == "75.0%"   # int / int: float32
+    assert (pred != y).sum().item() == 1
+    with pytest.raises(TypeError, match=r"\(pred == y\).float\(\).mean\(\)"):
+        (pred == y).mean()                                      # as torch: no mean of bools
+
+
+def test_bitwise_ops_on_masks_and_integers():
+    a, b = np.array([True, False, True]), np.array([True, True, False])
+    for fn in [lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y,
+               lambda x, y: x & True, lambda x, y: False | y]:
+        np.testing.assert_array_equal(fn(mt.tensor(a), mt.tensor(b)).numpy(),
+                                      fn(torch.tensor(a), torch.tensor(b)).numpy())
+    np.testing.assert_array_equal((~mt.tensor(a)).numpy(), (~torch.tensor(a)).numpy())
+    i, j = np.array([3, 5, -2]), np.array([1, 4, 7])
+    for fn in [lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: ~x]:
+        ours, ref = fn(mt.tensor(i), mt.tensor(j)), fn(torch.tensor(i), torch.tensor(j))
+        assert ours.dtype == np.int64
+        np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+    x = mt.tensor([0.5, -1.0])
+    mask = (x > 0) & (x < 1)
+    assert mask.tolist() == [True, False]
+    for bad in [lambda: x & x, lambda: ~x, lambda: x | True]:
+        with pytest.raises(TypeError, match="bool or integer"):
+            bad()
+
+
+def test_unsupported_operands_raise_pythons_type_error():
+    x = mt.tensor([1.0, 2.0])
+    for bad in [lambda: x + None, lambda: "a" * x, lambda: x < None, lambda: x @ "ab",
+                lambda: x & object()]:
+        with pytest.raises(TypeError):
+            bad()
+    assert (x == None) is False and (x != "a") is True        # noqa: E711, as torch
+
+
+def test_sum_dtypes_as_torch():
+    for a in [np.array([True, True, False]), np.array([200, 200], np.uint8),
+              np.array([1, 2], np.int32), np.array([1.5, 2.0], np.float32)]:
+        ours, ref = mt.tensor(a).sum(), torch.tensor(a).sum()
+        assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
+        assert ours.item() == ref.item()
+    for bad in [lambda: mt.tensor([1, 2]).mean(), lambda: mt.tensor([1, 2]).var()]:
+        with pytest.raises(TypeError, match="floating-point"):
+            bad()
+
+
+def test_float_math_on_integers_gives_float32_as_torch():
+    i = np.array([1, 2, 4])
+    for name in ["exp", "log", "sqrt", "sigmoid", "tanh"]:
+        ours, ref = getattr(F, name)(mt.tensor(i)), getattr(torch, name)(torch.tensor(i))
+        assert ours.dtype == np.float32
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6)
+    for name in ["relu", "relu6"]:
+        j = np.array([-1, 3, 8])
+        ours, ref = getattr(F, name)(mt.tensor(j)), getattr(TF, name)(torch.tensor(j))
+        assert ours.dtype == np.int64
+        np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+    clamped = F.clamp(mt.tensor([-1, 4]), 0.5, 2)               # a float bound: float32
+    assert clamped.dtype == np.float32 and clamped.tolist() == [0.5, 2.0]
+    assert F.abs(mt.tensor([-3, 2])).tolist() == [3, 2]
+    m = F.max_pool2d(mt.tensor(np.arange(16).reshape(1, 1, 4, 4)), 2)
+    assert m.dtype == np.int64 and m.numpy().ravel().tolist() == [5, 7, 13, 15]
+    assert F.cat([mt.tensor([1.0]), mt.tensor([2])]).dtype == np.float32   # as torch
+
+
+FLOAT_ONLY = {   # torch refuses integer input to these too (or truncates, for avg_pool2d)
+    "leaky_relu": lambda x: F.leaky_relu(x), "silu": lambda x: F.silu(x),
+    "hardsigmoid": lambda x: F.hardsigmoid(x), "hardswish": lambda x: F.hardswish(x),
+    "softmax": lambda x: F.softmax(x, 1), "log_softmax": lambda x: F.log_softmax(x, 1),
+    "cross_entropy": lambda x: F.cross_entropy(x, mt.tensor([0, 1])),
+    "nll_loss": lambda x: F.nll_loss(x, mt.tensor([0, 1])),
+    "mse_loss": lambda x: F.mse_loss(x, x),
+    "dropout": lambda x: F.dropout(x, 0.5),
+    "avg_pool2d": lambda x: F.avg_pool2d(x.reshape(1, 1, 2, 2), 2),
+    "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x.reshape(1, 1, 2, 2), 1),
+    "adaptive_max_pool2d": lambda x: F.adaptive_max_pool2d(x.reshape(1, 1, 2, 2), 1),
+    "local_response_norm": lambda x: F.local_response_norm(x.reshape(1, 2, 2), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOAT_ONLY))
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, np.bool_])
+def test_float_only_ops_refuse_other_dtypes_clearly(name, dtype):
+    x = mt.tensor(np.array([[1, 0], [0, 1]]).astype(dtype))
+    with pytest.raises(TypeError, match=rf"{name}: .*(float16|floating-point).*x\.float\(\)"):
+        FLOAT_ONLY[name](x)
+
+
+@pytest.mark.parametrize("name", ["relu", "relu6", "max_pool2d", "conv2d", "linear",
+                                  "batch_norm"])
+def test_float16_is_refused_before_any_kernel(name):
+    h = mt.tensor(np.ones((2, 2, 3, 3), np.float16))
+    call = {"relu": lambda: F.relu(h), "relu6": lambda: F.relu6(h),
+            "max_pool2d": lambda: F.max_pool2d(h, 2),
+            "conv2d": lambda: F.conv2d(h, h),
+            "linear": lambda: F.linear(h.reshape(12, 3), h.reshape(12, 3)),
+            "batch_norm": lambda: F.batch_norm(h, None, None, training=True)}[name]
+    with pytest.raises(TypeError, match="float16 input is not supported.*x.float()"):
+        call()
+
+
+# ---------------------------------------------------------------- NaN, as torch
+NAN_ROWS = np.array([[1.0, np.nan, 3.0, np.nan], [4.0, 5.0, 6.0, 2.0],
+                     [np.nan, -np.inf, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("name", ["max", "min", "amax", "amin", "max_dim", "min_dim",
+                                  "amax_dim", "sum", "mean", "softmax", "log_softmax"])
+def test_nan_in_reductions_as_torch(name, device):
+    """Values, indices and gradients with NaN entries: NaN wins max and min (the first
+    NaN's index), max(x) gives its gradient to the NaN entries, amax gives NaN."""
+    ops = {"max": lambda x: x.max(), "min": lambda x: x.min(),
+           "amax": lambda x: x.amax() if hasattr(x, "amax") else F.amax(x),
+           "amin": lambda x: F.amin(x) if isinstance(x, mt.Tensor) else x.amin(),
+           "max_dim": lambda x: x.max(1), "min_dim": lambda x: x.min(0),
+           "amax_dim": lambda x: F.amax(x, 1) if isinstance(x, mt.Tensor) else x.amax(1),
+           "sum": lambda x: x.sum(1), "mean": lambda x: x.mean(0),
+           "softmax": lambda x: F.softmax(x, 1) if isinstance(x, mt.Tensor)
+           else TF.softmax(x, 1),
+           "log_softmax": lambda x: F.log_softmax(x, 1) if isinstance(x, mt.Tensor)
+           else TF.log_softmax(x, 1)}
+    fn = ops[name]
+    x = mt.tensor(NAN_ROWS, requires_grad=True, device=device)
+    t = torch.tensor(NAN_ROWS, requires_grad=True)
+    out, ref = fn(x), fn(t)
+    if name.endswith("_dim") and name != "amax_dim":
+        np.testing.assert_array_equal(to_numpy(out.indices), ref.indices.numpy())
+        out, ref = out.values, ref.values
+    np.testing.assert_allclose(to_numpy(out), ref.detach().numpy(), equal_nan=True)
+    up = np.random.default_rng(0).standard_normal(tuple(ref.shape))
+    ref.backward(torch.tensor(up))
+    out.backward(mt.tensor(up, device=device))
+    np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), equal_nan=True, rtol=1e-12)
+
+
+def test_nan_in_argmax_and_cross_entropy_as_torch():
+    for dim in [None, 0, 1]:
+        for op in ["argmax", "argmin"]:
+            np.testing.assert_array_equal(
+                getattr(mt.tensor(NAN_ROWS), op)(dim).numpy(),
+                getattr(torch.tensor(NAN_ROWS), op)(dim).numpy())
+    target = np.array([0, 2, 3])
+    x = mt.tensor(NAN_ROWS, requires_grad=True)
+    t = torch.tensor(NAN_ROWS, requires_grad=True)
+    out = F.cross_entropy(x, mt.tensor(target), reduction="none")
+    ref = TF.cross_entropy(t, torch.tensor(target), reduction="none")
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), equal_nan=True)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["relu", "relu6", "clamp", "leaky_relu", "hardsigmoid",
+                                  "hardswish", "abs", "silu", "sigmoid"])
+@pytest.mark.parametrize("kernels", ["reference", "fast"])
+def test_nan_through_activations_as_torch(name, kernels):
+    """The output at NaN, and the gradient there (relu'(NaN) = 1, clamp'(NaN) = 0, as
+    torch), in both kernel tiers."""
+    a = np.array([np.nan, -1.0, 0.5, 7.0])
+    ours_fn = {"clamp": lambda x: F.clamp(x, 0.0, 0.5), "abs": F.abs}.get(name, getattr(F, name))
+    theirs_fn = {"clamp": lambda t: t.clamp(0.0, 0.5), "abs": torch.abs}.get(
+        name, getattr(TF, name, None) or getattr(torch, name))
+    with mt.backend.use_kernels(kernels):
+        x = mt.tensor(a, requires_grad=True)
+        out = ours_fn(x)
+        out.sum().backward()
+    t = torch.tensor(a, requires_grad=True)
+    ref = theirs_fn(t)
+    ref.sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), equal_nan=True)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), equal_nan=True)

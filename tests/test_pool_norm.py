@@ -266,3 +266,136 @@ def test_pool_layers_forward():
                          (nn.LocalResponseNorm(3), torch.nn.LocalResponseNorm(3))]:
         np.testing.assert_allclose(to_numpy(ours(mt.tensor(x.numpy()))), theirs(x).numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ NaN in pools
+def _nan_image():
+    """NaN alone in a window, two NaN in one window, NaN on a padded edge, -inf windows."""
+    x = np.arange(2 * 2 * 6 * 7, dtype=np.float64).reshape(2, 2, 6, 7) % 11 - 5
+    x[0, 0, 0, 1] = np.nan
+    x[0, 1, 2, 2] = x[0, 1, 3, 3] = np.nan
+    x[1, 0, 5, 6] = np.nan
+    x[1, 1, :2, :2] = -np.inf
+    return x
+
+
+POOLS = {
+    "max 2": (lambda x: F.max_pool2d(x, 2, return_indices=True),
+              lambda t: TF.max_pool2d(t, 2, return_indices=True)),
+    "max 3 s1 pad1": (lambda x: F.max_pool2d(x, 3, 1, 1, return_indices=True),
+                      lambda t: TF.max_pool2d(t, 3, 1, 1, return_indices=True)),
+    "max 3 s2 dil2 ceil": (lambda x: F.max_pool2d(x, 3, 2, 1, 2, True, True),
+                           lambda t: TF.max_pool2d(t, 3, 2, 1, 2, True, True)),
+    "adaptive 3x2": (lambda x: F.adaptive_max_pool2d(x, (3, 2), True),
+                     lambda t: TF.adaptive_max_pool2d(t, (3, 2), True)),
+    "adaptive 4x5": (lambda x: F.adaptive_max_pool2d(x, (4, 5), True),
+                     lambda t: TF.adaptive_max_pool2d(t, (4, 5), True)),
+}
+
+
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+@pytest.mark.parametrize("name", list(POOLS))
+def test_nan_is_not_lost_in_max_pooling(name, kernels):
+    """A window with a NaN gives NaN and points at the NaN (the last one, as torch's
+    kernels), its gradient goes there; a window of -inf gives -inf at its first pixel."""
+    ours_fn, torch_fn = POOLS[name]
+    a = _nan_image()
+    x, t = mt.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    with mt.backend.use_kernels(kernels):
+        (y, idx), (ty, tidx) = ours_fn(x), torch_fn(t)
+        assert np.isnan(to_numpy(y)).any()
+        np.testing.assert_array_equal(to_numpy(y), ty.detach().numpy())   # NaN == NaN here
+        np.testing.assert_array_equal(to_numpy(idx), tidx.numpy())
+        dy = np.random.default_rng(0).standard_normal(tuple(ty.shape))
+        y.backward(mt.tensor(dy))
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=1e-12)
+
+
+def test_max_pool_layers_keep_nan():
+    x = mt.tensor(_nan_image()).float()
+    assert np.isnan(nn.MaxPool2d(2)(x).numpy()[0, 0, 0, 0])
+    assert np.isnan(nn.AdaptiveMaxPool2d(1)(x).numpy()[0, 0, 0, 0])
+
+
+# ------------------------------------------------- batch norm: empty, one value, dtype
+@pytest.mark.parametrize("cls,shape", [("BatchNorm2d", (0, 3, 4, 4)),
+                                       ("BatchNorm2d", (2, 3, 0, 4)),
+                                       ("BatchNorm1d", (0, 3))])
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+def test_batch_norm_on_an_empty_batch(cls, shape, kernels):
+    """Training on an empty batch is refused (no statistics to normalise with; torch
+    returns an empty output there), with nothing counted or moved; in eval mode an empty
+    output, as torch, with zero parameter gradients."""
+    ours, theirs = getattr(nn, cls)(3), getattr(torch.nn, cls)(3).eval()
+    before = {k: to_numpy(v).copy() for k, v in ours.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"{cls}\(3\): expected more than 1 value per channel "
+                                         rf"when training, got input shape .*empty batch.*"
+                                         rf"model\.eval\(\)"):
+        ours(mt.zeros(*shape))
+    for k, v in ours.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(v), before[k])
+    ours.eval()
+    x = mt.zeros(*shape, requires_grad=True)
+    with mt.backend.use_kernels(kernels):
+        y = ours(x)
+        y.sum().backward()
+    ty = theirs(torch.zeros(shape, requires_grad=True))
+    ty.sum().backward()
+    assert y.shape == tuple(ty.shape) and x.grad.shape == shape
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_array_equal(to_numpy(ours.state_dict()[k]), v.numpy())
+    np.testing.assert_array_equal(to_numpy(ours.weight.grad), theirs.weight.grad.numpy())
+
+
+@pytest.mark.parametrize("cls,shape", [("BatchNorm2d", (1, 3, 1, 1)), ("BatchNorm1d", (1, 3)),
+                                       ("BatchNorm1d", (1, 3, 1))])
+def test_batch_norm_one_value_per_channel_refused_in_training_only(cls, shape):
+    layer = getattr(nn, cls)(3)
+    before = {k: to_numpy(v).copy() for k, v in layer.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"{cls}\(3\): expected more than 1 value per channel "
+                                         rf"when training, got input shape .*model\.eval\(\)"):
+        layer(mt.ones(*shape))
+    for k, v in layer.state_dict().items():                  # nothing counted or moved
+        np.testing.assert_array_equal(to_numpy(v), before[k])
+    layer.eval()
+    y = layer(mt.ones(*shape) * 2)
+    ref = getattr(torch.nn, cls)(3).eval()(torch.ones(shape) * 2)
+    np.testing.assert_allclose(to_numpy(y), ref.detach().numpy(), rtol=1e-6)
+
+
+def test_batch_norm_dtypes():
+    layer = nn.BatchNorm2d(3)
+    for dtype, fix in [(np.float64, r"x\.float\(\) or the model with model\.double\(\)"),
+                       (np.int64, r"x\.float\(\)"), (np.float16, r"x\.float\(\)")]:
+        with pytest.raises(TypeError, match=rf"BatchNorm2d\(3\): expected input dtype float32 "
+                                            rf"\(the dtype of its weight\), got .*{fix}"):
+            layer(mt.tensor(np.ones((2, 3, 2, 2), dtype)))
+    assert int(layer.num_batches_tracked.item()) == 0
+    plain = nn.BatchNorm2d(3, affine=False)
+    with pytest.raises(TypeError, match="dtype of its running statistics"):
+        plain(mt.ones(2, 3, 2, 2, dtype=np.float64))
+    free = nn.BatchNorm2d(3, affine=False, track_running_stats=False)   # no state: any float
+    assert free(mt.randn(2, 3, 2, 2, dtype=np.float64)).dtype == np.float64
+    assert layer.double()(mt.randn(2, 3, 2, 2, dtype=np.float64)).dtype == np.float64
+    with pytest.raises(TypeError, match="input dtype float64 and running_mean dtype float32"):
+        F.batch_norm(mt.ones(2, 3, dtype=np.float64), mt.zeros(3), mt.ones(3), training=True)
+
+
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0), (1, 0, 1, 1)])
+def test_batch_norm_statistics_keep_nan_as_torch(kernels, where):
+    """A NaN in a channel makes that channel's output and running statistics NaN (the
+    shifted one-pass kernel included, whether the NaN is its shift or not); the other
+    channels are untouched by it."""
+    x = np.random.default_rng(0).standard_normal((4, 2, 3, 3))
+    x[where] = np.nan
+    rm, rv = mt.zeros(2, dtype=np.float64), mt.ones(2, dtype=np.float64)
+    trm, trv = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    with mt.backend.use_kernels(kernels):
+        y = F.batch_norm(mt.tensor(x), rm, rv, training=True)
+    ty = TF.batch_norm(torch.tensor(x), trm, trv, training=True)
+    np.testing.assert_allclose(to_numpy(y), ty.numpy(), rtol=1e-10, atol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(to_numpy(rm), trm.numpy(), rtol=1e-10, equal_nan=True)
+    np.testing.assert_allclose(to_numpy(rv), trv.numpy(), rtol=1e-10, equal_nan=True)
+    assert np.isnan(to_numpy(rv)[0]) and not np.isnan(to_numpy(rv)[1])

@@ -203,3 +203,69 @@ def test_pca_lighting_stats_recovers_known_covariance():
     u8 = np.clip(pixels * 255, 0, 255).astype(np.uint8).reshape(100, 25, 20, 3)
     ev8, _ = T.pca_lighting_stats(u8)                        # uint8 is scaled to [0, 1]
     np.testing.assert_allclose(ev8, eigval, rtol=0.05)
+
+
+# ------------------------------------------------------------- wrong layouts and types
+GEOMETRIC = {
+    "RandomCrop": T.RandomCrop(8, padding=2, rng=0),
+    "RandomCrop reflect": T.RandomCrop(8, padding=2, padding_mode="reflect", rng=0),
+    "RandomHorizontalFlip": T.RandomHorizontalFlip(1.0, rng=0),
+    "Resize": T.Resize(12), "CenterCrop": T.CenterCrop(8),
+    "RandomResizedCrop": T.RandomResizedCrop(8, rng=0),
+    "ScaleJitter": T.ScaleJitter(16, 20, 8, rng=0), "TenCrop": T.TenCrop(8),
+    "MultiScaleCrops": T.MultiScaleCrops([16], 8), "resize": lambda im: T.resize(im, (8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", list(GEOMETRIC))
+def test_geometric_transforms_say_hwc_was_expected(name):
+    """Given a CHW array (after ToTensor, or from another library), every geometric
+    transform says that an HWC image was expected, what shape came, and what to do;
+    and it still works on the HWC image itself."""
+    t = GEOMETRIC[name]
+    img = _img(16, 16)
+    t(img)
+    short = name.split()[0].replace("resize", "Resize")
+    chw = T.to_tensor(img)
+    with pytest.raises(TypeError, match=rf"{short}: expected an HWC image \(H, W, C\), got "
+                                        rf"shape \(3, 16, 16\), which looks like CHW.*"
+                                        rf"transpose\(1, 2, 0\)"):
+        t(chw)
+    for bad, words in [(np.zeros((2, 16, 16, 3), np.uint8), "stack or batch"),
+                       (np.zeros(16, np.uint8), r"got shape \(16,\)"),
+                       (mt.tensor(np.zeros((16, 16, 3), np.float32)), "got a Tensor"),
+                       ([[0, 1], [1, 0]], "got a builtins.list"),
+                       (np.zeros((16, 16, 3), bool), "expected uint8, integer or float "
+                                                     "pixels, got bool")]:
+        with pytest.raises(TypeError, match=rf"{short}: .*{words}"):
+            t(bad)
+    with pytest.raises(ValueError, match="empty"):
+        t(np.zeros((0, 16, 3), np.uint8))
+
+
+@pytest.mark.parametrize("t", [T.Normalize((0.5, 0.5, 0.5), (0.2, 0.2, 0.2)), T.Lighting(0.1)])
+def test_colour_transforms_say_chw_was_expected(t):
+    hwc = _img(16, 16).astype(np.float32) / 255
+    with pytest.raises(TypeError, match=r"expected a CHW image \(C, H, W\), got shape "
+                                        r"\(16, 16, 3\), which looks like HWC.*ToTensor"):
+        t(hwc)
+    t(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
+
+
+def test_to_tensor_refuses_chw_and_tensors():
+    x = T.to_tensor(_img(16, 16))
+    with pytest.raises(TypeError, match=r"ToTensor: expected an HWC image .* looks like CHW "
+                                        r"already \(was ToTensor applied twice\?\)"):
+        T.to_tensor(x)
+    with pytest.raises(TypeError, match="it is a tensor already"):
+        T.to_tensor(mt.tensor(x))
+
+
+def test_resize_rounds_every_integer_dtype():
+    img = (_img(4, 4).astype(np.int16) * 3 - 300)
+    out = T.resize(img, (7, 5))
+    ref = np.rint(T.resize(img.astype(np.float32), (7, 5)))
+    assert out.dtype == np.int16
+    np.testing.assert_array_equal(out, ref.astype(np.int16))
+    with pytest.raises(ValueError, match="channels first"):
+        T.pca_lighting_stats(np.zeros((2, 3, 8, 8), np.uint8))

@@ -3,16 +3,20 @@
 A forward hook on every leaf module (one without sub-modules: ``Conv2d``, ``ReLU``,
 ``Linear``...) records each call: the layer's dotted name, its input tensors and its
 output. When the forward pass records an autograd graph, the ops (``Function``
-instances) that one call created are found by walking the graph backwards from the
-call's output until the walk reaches one of the call's inputs, a leaf (a weight) or an
-op that an earlier call already owns. Ops that no call owns were made by code in a
-non-leaf ``forward`` -- ``out + identity`` in a residual block, ``cat`` in an Inception
-module, ``flatten`` before the classifier -- and the tools report them as such.
+instances) that one call created are found by walking the graph backwards
+(``grad_fn.next_functions``) from the call's output until the walk reaches the op that
+made one of the call's inputs, a leaf (a weight) or an op that an earlier call already
+owns. Ops that no call owns were made by code in a non-leaf ``forward`` -- ``out +
+identity`` in a residual block, ``cat`` in an Inception module, ``flatten`` before the
+classifier -- and the tools report them as such.
+
+Only the engine's public interface is used: ``Module.register_forward_hook``,
+``Function.next_functions`` and ``autograd.topological_order``.
 """
 import numpy as np
 
 from .. import backend
-from ..autograd import GraphEdge, _topological_order
+from ..autograd import topological_order
 from ..tensor import Tensor
 
 
@@ -101,24 +105,24 @@ class eval_mode:
 def assign_ops(calls):
     """Map each op to the call that created it: ``{id(fn): call}``.
 
-    Calls are taken in forward order; the walk from a call's output stops at the
-    call's inputs, at leaves and at ops an earlier call owns, so an op is never given
-    to two calls and the walk never wanders into earlier layers.
+    Calls are taken in forward order; the walk from a call's output stops at the ops
+    that made the call's inputs (each op makes one tensor), at leaves and at ops an
+    earlier call owns, so an op is never given to two calls and the walk never wanders
+    into earlier layers.
     """
     owner = {}
     for call in calls:
-        stop = {id(t) for t in call.inputs}
+        stop = {id(t.grad_fn) for t in call.inputs if t.grad_fn is not None}
         stack = [t.grad_fn for t in call.output_tensors()
-                 if t.grad_fn is not None and id(t) not in stop]
+                 if t.grad_fn is not None and id(t.grad_fn) not in stop]
         while stack:
             fn = stack.pop()
             if id(fn) in owner:
                 continue
             owner[id(fn)] = call
-            for t in fn.inputs or ():
-                if (isinstance(t, (Tensor, GraphEdge)) and t.grad_fn is not None
-                        and id(t) not in stop and id(t.grad_fn) not in owner):
-                    stack.append(t.grad_fn)
+            for parent, _ in fn.next_functions:
+                if parent is not None and id(parent) not in stop and id(parent) not in owner:
+                    stack.append(parent)
     return owner
 
 
@@ -128,7 +132,7 @@ def graph_ops(outputs):
     for t in tensors_in(outputs):
         if t.grad_fn is None:
             continue
-        for fn in _topological_order(t.grad_fn):
+        for fn in topological_order(t.grad_fn):
             if id(fn) not in seen:
                 seen.add(id(fn))
                 order.append(fn)

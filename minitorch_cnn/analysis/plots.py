@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .. import backend, nn
 from ..autograd import no_grad
@@ -23,7 +23,15 @@ from ._graph import eval_mode, tensors_in
 
 __all__ = ["training_curves", "first_layer_filters", "feature_maps", "gradient_norms",
            "gradient_flow", "effective_receptive_field_plot", "complexity_data",
-           "complexity_chart"]
+           "complexity_chart", "place_labels"]
+
+
+# tick labels as plain numbers on log axes: 0.5, 2, 10 (not 5 x 10^-1, 2 x 10^0, 10^1)
+_PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
+# ... and between the decades only 2 and 5 x 10^k, so that the labels do not crowd
+_PLAIN_MINOR = FuncFormatter(
+    lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v))) in (2, 5)
+    else "")
 
 
 def _figure(width, height):
@@ -90,12 +98,25 @@ def _as_float(v):
         return math.nan
 
 
+def _axis_label(label, keys, records):
+    """The y label of a panel, with its unit: losses as they are, accuracies and errors
+    in % if the values are, else as fractions (1 = every image)."""
+    if label == "loss":
+        return "loss (mean per image)"
+    values = [_as_float(r.get(k)) for r in records for k in keys]
+    top = max((v for v in values if not math.isnan(v)), default=0)
+    return f"{label} ({'%' if top > 1.5 else 'fraction of images, 1 = all'})"
+
+
 def training_curves(metrics, path=None, title=None):
     """Loss (left) and accuracy or error (right), train and validation, per epoch.
 
     ``metrics``: a list of dicts (one per epoch or step) or the path of a CSV/JSON file
     of them. Every column whose name contains "loss" goes to the left panel, every one
     containing "acc" or "err" to the right; the x axis is "epoch" (or "step") if present.
+    ``title`` (say the model, the data and the learning rate) heads the figure. With a
+    single record each curve is one labelled point and the x axis shows that one epoch,
+    not a stretch of fractional ticks around it.
     """
     records = _read_metrics(metrics)
     if not records:
@@ -112,20 +133,33 @@ def training_curves(metrics, path=None, title=None):
     if not panels:
         raise ValueError(f"training_curves: no column with 'loss', 'acc' or 'err' in its name "
                          f"(columns: {keys})")
-    fig = _figure(5.5 * len(panels), 4)
+    single = len(set(x)) == 1
+    fig = _figure(5.5 * len(panels), 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (label, ks) in zip(axes, panels):
         for k in ks:
             y = [_as_float(r.get(k)) for r in records]
             style = "--" if k.lower().startswith(("val", "test")) else "-"
-            ax.plot(x, y, style, marker="o" if len(x) <= 30 else None, ms=3, label=k)
+            line, = ax.plot(x, y, style, marker="o" if len(x) <= 30 else None,
+                            ms=6 if single else 3, label=k)
+            if single and not math.isnan(y[0]):          # one point: say its value
+                ax.annotate(f"{y[0]:.3g}", (x[0], y[0]), xytext=(8, 0),
+                            textcoords="offset points", va="center", fontsize=8,
+                            color=line.get_color())
         ax.set_xlabel(xkey or "record")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # epoch 1, 2, ... not 1.5
-        ax.set_ylabel(label)
+        if single:                  # one epoch: one tick, and the values against zero
+            ax.set_xticks([x[0]])
+            ax.set_xlim(x[0] - 1, x[0] + 1)
+            ax.set_ylim(bottom=0)
+            if label != "loss" and "%" not in _axis_label(label, ks, records):
+                ax.set_ylim(0, 1.05)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))   # not 1.5
+        ax.set_ylabel(_axis_label(label, ks, records))
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(title or f"training curves ({len(records)} "
+                 f"{(xkey or 'record') + ('s' if len(records) != 1 else '')})")
     return _finish(fig, path)
 
 
@@ -159,10 +193,13 @@ def first_layer_filters(model, path=None, title=None):
     else:
         tiles = _normalise(w.mean(axis=1), axes=(1, 2))              # (C_out, KH, KW)
         cmap, what = "gray", f"mean over {w.shape[1]} input channels"
-    fig = _figure(6, 6)
+    fig = _figure(6.6 if cmap else 6, 6)
     ax = fig.add_subplot()
-    ax.imshow(_mosaic(tiles), cmap=cmap, interpolation="nearest")
+    im = ax.imshow(_mosaic(tiles), cmap=cmap, interpolation="nearest", vmin=0, vmax=1)
     ax.set_axis_off()
+    if cmap:                                        # grey: the scale each filter is drawn on
+        fig.colorbar(im, ax=ax, shrink=0.6, ticks=[0, 1],
+                     label="weight (each filter: min = 0, max = 1)")
     ax.set_title(title or f"{name}: {w.shape[0]} filters {w.shape[2]}x{w.shape[3]} ({what})")
     return _finish(fig, path)
 
@@ -207,11 +244,13 @@ def feature_maps(model, image, layer, path=None, max_maps=32):
     ax_img.set_title(f"input {img.shape[2]}x{img.shape[3]}")
     ax_img.set_axis_off()
     # NaN borders are drawn in the background colour, apart from every map's range
-    ax_maps.imshow(_mosaic(_normalise(maps, axes=(1, 2)), fill=np.nan), cmap="viridis",
-                   interpolation="nearest")
+    im = ax_maps.imshow(_mosaic(_normalise(maps, axes=(1, 2)), fill=np.nan), cmap="viridis",
+                        interpolation="nearest", vmin=0, vmax=1)
     ax_maps.set_title(f"{layer}: {len(maps)} of {outs[0].shape[1]} channels, "
                       f"{maps.shape[1]}x{maps.shape[2]}")
     ax_maps.set_axis_off()
+    fig.colorbar(im, ax=ax_maps, shrink=0.7, ticks=[0, 1],
+                 label="activation, each map scaled from its min (0) to its max (1)")
     return _finish(fig, path)
 
 
@@ -263,6 +302,8 @@ def gradient_flow(records, path=None, title=None):
         ax.set_xticklabels(names[::step], rotation=60, ha="right", fontsize=7)
         ax.legend()
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_PLAIN)
+    ax.yaxis.set_minor_formatter(_PLAIN_MINOR)
     ax.set_xlabel("layer (input side -> output side)")
     ax.set_ylabel("gradient L2 norm")
     ax.grid(alpha=0.3, which="both")
@@ -369,10 +410,8 @@ def complexity_chart(path=None, names=None, measure_missing=True, rows=None, tit
                        facecolors="none" if hollow else colour[f], edgecolors=colour[f],
                        linewidths=1.5, label=None if labelled else f)
             labelled = True
-    for r in rows:
-        ax.annotate(r["name"], (r["gmacs"], r["top1"]), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_PLAIN)
     ax.set_xlabel("GMACs per 224x224 image (1 multiply-add = 1 MAC)")
     ax.set_ylabel("ImageNet top-1 accuracy (%)")
     ax.grid(alpha=0.3, which="both")
@@ -387,4 +426,76 @@ def complexity_chart(path=None, names=None, measure_missing=True, rows=None, tit
     default = "Accuracy vs. cost (bubble area = parameters"
     default += "; hollow: MACs measured here)" if any(r["measured"] for r in rows) else ")"
     ax.set_title(title or default)
+    x_lo, x_hi = min(r["gmacs"] for r in rows), max(r["gmacs"] for r in rows)
+    ax.set_xlim(x_lo / 1.35, x_hi * 1.6)          # room for the labels of the outermost bubbles
+    place_labels(ax, [r["gmacs"] for r in rows], [r["top1"] for r in rows],
+                 [r["name"] for r in rows], [math.sqrt(area(r["params"])) / 2 for r in rows])
     return _finish(fig, path)
+
+
+def _overlap(a, b):
+    """Area shared by two display-space boxes (x0, y0, x1, y1)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def place_labels(ax, xs, ys, texts, radii=None, fontsize=7):
+    """Label each point (x, y) with its text where it overlaps nothing: greedily, largest
+    bubbles first, each label tries twelve spots around its point (right, left, above,
+    below, the diagonals, then the same farther out) and keeps the first that overlaps
+    no label, no bubble and stays inside the axes (else the one that overlaps least, with
+    a thin leader line when it sits farther out). ``radii``: each marker's radius in
+    points. The layout is fixed first, so the axes do not move once labels are placed."""
+    fig = ax.figure
+    radii = list(radii) if radii is not None else [3.0] * len(xs)
+    ax.set_xlim(ax.get_xlim())                         # no autoscaling from here on
+    ax.set_ylim(ax.get_ylim())
+    fig.canvas.draw()                                  # run the layout: final positions
+    if fig.get_layout_engine() is not None:
+        fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72.0                                # pixels per point
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    bubbles = [(cx - r * px, cy - r * px, cx + r * px, cy + r * px)
+               for (cx, cy), r in zip(centres, radii)]
+    frame = ax.get_window_extent(renderer).extents
+    placed = []
+    for i in sorted(range(len(xs)), key=lambda i: -radii[i]):
+        r = radii[i] + 1.5
+        d = 0.72 * r
+        spots = [((r, -2), "left", "center"), ((-r, -2), "right", "center"),
+                 ((0, r), "center", "bottom"), ((0, -r), "center", "top"),
+                 ((d, d), "left", "bottom"), ((d, -d), "left", "top"),
+                 ((-d, d), "right", "bottom"), ((-d, -d), "right", "top")]
+        spots += [((dx * 1.0 + (8 if dx > 0 else -8 if dx < 0 else 0),
+                    dy * 1.0 + (8 if dy > 0 else -8 if dy < 0 else 0)), ha, va)
+                  for (dx, dy), ha, va in spots[4:]]
+        best = None
+        for k, ((dx, dy), ha, va) in enumerate(spots):
+            t = ax.annotate(texts[i], (xs[i], ys[i]), xytext=(dx, dy),
+                            textcoords="offset points", ha=ha, va=va, fontsize=fontsize)
+            box = t.get_window_extent(renderer).extents
+            cost = sum(_overlap(box, b) for b in placed)
+            cost += sum(_overlap(box, b) for j, b in enumerate(bubbles) if j != i)
+            outside = (max(0, frame[0] - box[0]) + max(0, box[2] - frame[2]) +
+                       max(0, frame[1] - box[1]) + max(0, box[3] - frame[3]))
+            cost += 1e4 * outside
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, t, box, k)
+            else:
+                t.remove()
+            if cost == 0:
+                break
+        cost, t, box, k = best
+        if k >= 8:                                      # farther out: a line to its point
+            cx, cy = centres[i]
+            ex = min(max(cx, box[0]), box[2])           # the label's nearest edge point
+            ey = min(max(cy, box[1]), box[3])
+            (x0, y0), (x1, y1) = ax.transData.inverted().transform([(cx, cy), (ex, ey)])
+            ax.plot([x0, x1], [y0, y1], color="0.4", lw=0.5, zorder=1)
+        t.set_in_layout(False)
+        placed.append(box)
+    return ax

@@ -1,13 +1,16 @@
 """``profile(model, x)``: where the time and the memory of a training step go, layer by layer.
 
-What is measured, and how
-    forward time    each leaf layer's ``forward`` is wrapped (for the duration of the
-                    profile only) by a timer.
+What is measured, and how (through the engine's public hooks only)
+    forward time    each leaf layer gets, for the duration of the profile, a forward
+                    pre-hook that starts a timer and a forward hook that stops it
+                    (``Module.register_forward_pre_hook`` / ``register_forward_hook``).
     backward time   the engine calls ``fn.backward(grad)`` once per op. After the
                     forward pass every op of the graph is mapped to the layer call that
-                    created it (see ``_graph.assign_ops``) and its ``backward`` is
-                    wrapped, on that one instance, by a timer that adds to its layer.
-                    A layer's backward time is the sum over its ops.
+                    created it (see ``_graph.assign_ops``) and gets a backward pre-hook
+                    that starts a timer and a backward hook that stops it, adding to its
+                    layer (``fn.register_prehook`` / ``fn.register_hook``; the graph
+                    and its hooks are freed by the backward pass). A layer's backward
+                    time is the sum over its ops.
     "(outside layers)"  what is left of the end-to-end time: ops written in a non-leaf
                     ``forward`` (residual additions, concatenations, flatten), the loss,
                     and the autograd engine's own work (ordering the graph, summing
@@ -96,7 +99,8 @@ def device_memory_meter():
 
 
 class _Meter:
-    """Times (and, with a memory tracker, measures) calls, adding them under a key."""
+    """Times (and, with a memory tracker, measures) what runs between ``start()`` and
+    ``stop(phase, key)``, adding it under the key."""
 
     def __init__(self, device, memory=None):
         self.memory = memory
@@ -105,23 +109,26 @@ class _Meter:
         self.times = {"forward": defaultdict(float), "backward": defaultdict(float)}
         self.peaks = {"forward": {}, "backward": {}}
         self.top = 0                                   # highest memory seen in the pass
+        self.open = []                                 # (start time, memory at start)
 
-    def call(self, phase, key, fn, *args):
+    def start(self):
+        before = None
         if self.memory is not None:
             _, peak = self.memory.read()
             self.top = max(self.top, peak)
             self.memory.reset_peak()
             before, _ = self.memory.read()
         self.sync()
-        t0 = time.perf_counter()
-        result = fn(*args)
+        self.open.append((time.perf_counter(), before))
+
+    def stop(self, phase, key):
         self.sync()
+        t0, before = self.open.pop()
         self.times[phase][key] += time.perf_counter() - t0
         if self.memory is not None:
             _, peak = self.memory.read()
             self.top = max(self.top, peak)
             self.peaks[phase][key] = max(self.peaks[phase].get(key, 0), peak - before)
-        return result
 
     def whole(self, fn):
         """Time (and the memory peak above the start of) a whole phase."""
@@ -142,27 +149,33 @@ class _Meter:
 
 
 class _timed_layers:
-    """Wrap every leaf layer's ``forward`` (as an instance attribute, removed on exit)
-    so that the current meter times it under the layer's name."""
+    """Forward hooks on every leaf layer (removed on exit) so that the current meter, when
+    there is one, times each call under the layer's name."""
 
     def __init__(self, model):
         self.leaves = leaf_modules(model)
         self.meter = None
 
     def __enter__(self):
+        self.handles = []
         for name, m in self.leaves:
-            orig = m.forward
-
-            def timed(*args, _name=name, _orig=orig, **kwargs):
-                if self.meter is None:
-                    return _orig(*args, **kwargs)
-                return self.meter.call("forward", _name, lambda: _orig(*args, **kwargs))
-            m.__dict__["forward"] = timed
+            self.handles += [m.register_forward_pre_hook(self._start),
+                             m.register_forward_hook(self._stop(name))]
         return self
 
+    def _start(self, module, inputs):
+        if self.meter is not None:
+            self.meter.start()
+
+    def _stop(self, name):
+        def hook(module, inputs, output):
+            if self.meter is not None:
+                self.meter.stop("forward", name)
+        return hook
+
     def __exit__(self, *exc):
-        for _, m in self.leaves:
-            m.__dict__.pop("forward", None)
+        for h in self.handles:
+            h.remove()
 
 
 class _kept_state:
@@ -183,8 +196,8 @@ class _kept_state:
 
 
 def _one_step(model, x, loss_fn, meter, layers):
-    """Forward, map ops to layers, wrap their backward, then backward; returns the
-    end-to-end (forward, backward) times and peaks."""
+    """Forward, map ops to layers, put timing hooks on their backward, then backward;
+    returns the end-to-end (forward, backward) times and peaks."""
     layers.meter = meter
     with record_layer_calls(model) as calls:
         out, t_fwd, p_fwd = meter.whole(lambda: model(x))
@@ -204,10 +217,9 @@ def _one_step(model, x, loss_fn, meter, layers):
     for fn in graph_ops(root):
         call = owner.get(id(fn))
         key = call.name if call is not None else OUTSIDE
-
-        def timed_backward(g, _fn=fn, _orig=fn.backward, _key=key):
-            return meter.call("backward", _key, _orig, g)
-        fn.backward = timed_backward       # this instance only; the graph is freed after
+        fn.register_prehook(lambda grad_outputs: meter.start())
+        fn.register_hook(lambda grad_inputs, grad_outputs, key=key:
+                         meter.stop("backward", key))
 
     grad = root.xp.ones(root.shape, root.dtype) if root.data.size != 1 else None
     _, t_bwd, p_bwd = meter.whole(lambda: root.backward(grad))

@@ -4,6 +4,10 @@ Every dataset stores its images as one uint8 array ``data`` of shape (N, H, W, C
 its labels as int64 ``targets`` of shape (N,); ``ds[i]`` is ``(transform(data[i]),
 target_transform(targets[i]))``. Without a transform the DataLoader still turns the
 uint8 HWC images into float32 (N, C, H, W) batches in [0, 1].
+
+The CIFAR-10 batches are pickles, and unpickling can run any code a file names, so they
+are never given to ``pickle.load``: each file's MD5 is checked against the published
+one on every load, and ``_CifarUnpickler`` reads only what the format holds.
 """
 import pickle
 import struct
@@ -13,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, _check_index
-from .download import DownloadError, data_root, fetch, fetch_and_extract, extract_archive
+from .download import (DownloadError, check_folder, data_root, fetch, fetch_and_extract,
+                       extract_archive, file_digest)
 
 __all__ = ["CIFAR10", "MNIST", "ShapesDataset", "read_idx", "CIFAR10_MEAN", "CIFAR10_STD",
            "MNIST_MEAN", "MNIST_STD"]
@@ -25,6 +30,143 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 
 class CorruptDataError(DownloadError):
     """An unpacked file does not hold what its format promises."""
+
+
+class UnsafePickleError(CorruptDataError):
+    """A dataset pickle names a global that the format never holds (it could run code)."""
+
+
+# ------------------------------------------------------------------ safe unpickling
+# What a CIFAR-10 batch of the "python version" holds, as Python 2's cPickle wrote it in
+# 2009: a dict of str keys -> str, list of ints, list of str, and one NumPy array. The
+# array is pickled as a call _reconstruct(ndarray, (0,), 'b') followed by a state
+# (version, shape, dtype, is_fortran, raw bytes), the dtype as a call dtype('u1', 0, 1)
+# with a state (version, byte order, ...). Those three globals are all the format names.
+class _NDArrayClass:
+    """Stands for ``numpy.ndarray`` in a pickle: an argument of _reconstruct, nothing else."""
+
+
+class _DTypeRecord:
+    """What ``numpy.dtype(spec, align, copy)`` in a pickle becomes: the spec and the
+    state, checked and turned into a real dtype after the pickle is read."""
+
+    def __init__(self, spec, align=False, copy=True):
+        self.spec, self.state = spec, None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+class _ArrayRecord:
+    """What ``_reconstruct(ndarray, (0,), 'b')`` in a pickle becomes; its state
+    (version, shape, dtype, is_fortran, raw bytes) is kept, checked, and turned into a
+    NumPy array afterwards by ``_to_array``, so NumPy never sees the file's state."""
+
+    def __init__(self):
+        self.state = None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _reconstruct(subtype, shape, typecode):
+    if subtype is not _NDArrayClass:
+        raise pickle.UnpicklingError("_reconstruct called for something other than ndarray")
+    return _ArrayRecord()
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler for the CIFAR format: numbers, strings, lists, dicts, and NumPy arrays
+    as the 2009 files hold them (see above). Any other global is refused before it is
+    called, so a planted file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,     # as the files name it
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,    # as NumPy 2 writes it
+        ("numpy", "ndarray"): _NDArrayClass,
+        ("numpy", "dtype"): _DTypeRecord,
+    }
+
+    def __init__(self, file, source):
+        super().__init__(file, encoding="latin1")   # Python 2 str -> str, byte for byte
+        self.source = source
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return self._ALLOWED[(module, name)]
+        raise UnsafePickleError(
+            f"{self.source}: refusing to unpickle the global '{module}.{name}'. A CIFAR-10 "
+            f"batch holds only dicts, lists, numbers, strings and uint8 arrays; any other "
+            f"global could run code, so nothing in this file was run or loaded. It is not "
+            f"an official file: delete it and run again to unpack the verified archive")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not part of the CIFAR format")
+
+
+def _to_dtype(record, source):
+    spec = record.spec.decode("latin1") if isinstance(record.spec, bytes) else record.spec
+    if not isinstance(spec, str) or len(spec) > 4:
+        raise CorruptDataError(f"{source}: malformed dtype {spec!r} in the pickle")
+    dtype = np.dtype(spec)
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise CorruptDataError(f"{source}: an array of dtype {dtype} in the pickle; the "
+                               f"format holds only numeric arrays")
+    state = record.state
+    if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">") \
+            and dtype.itemsize > 1:
+        dtype = dtype.newbyteorder(state[1])
+    return dtype
+
+
+def _to_array(record, source):
+    """A NumPy array from the (version, shape, dtype, is_fortran, raw) state, checked."""
+    state = record.state
+    if isinstance(state, tuple) and len(state) == 5:
+        state = state[1:]                           # drop the version number
+    ok = (isinstance(state, tuple) and len(state) == 4 and isinstance(state[0], tuple)
+          and all(isinstance(n, int) and n >= 0 for n in state[0])
+          and isinstance(state[1], _DTypeRecord) and isinstance(state[3], (str, bytes)))
+    if not ok:
+        raise CorruptDataError(f"{source}: malformed array record in the pickle")
+    shape, dtype_record, fortran, raw = state
+    dtype = _to_dtype(dtype_record, source)
+    raw = raw.encode("latin1") if isinstance(raw, str) else raw
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(raw) != count * dtype.itemsize:
+        raise CorruptDataError(f"{source}: an array of shape {shape} and dtype {dtype} needs "
+                               f"{count * dtype.itemsize} bytes, the pickle holds {len(raw)}")
+    arr = np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C")
+    return arr.astype(dtype.newbyteorder("="), order="C")      # owns its memory, native order
+
+
+def _restore(obj, source):
+    """Turn every array record into an array; refuse anything the format does not hold."""
+    if isinstance(obj, _ArrayRecord):
+        return _to_array(obj, source)
+    if isinstance(obj, dict):
+        return {_restore(k, source): _restore(v, source) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_restore(v, source) for v in obj)
+    if obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+        return obj
+    raise CorruptDataError(f"{source}: the pickle holds a {type(obj).__name__}, which the "
+                           f"CIFAR format never does")
+
+
+def safe_unpickle(path):
+    """Read a CIFAR-format pickle with ``_CifarUnpickler`` (no code from the file runs)."""
+    try:
+        with open(path, "rb") as f:
+            obj = _CifarUnpickler(f, path).load()
+    except FileNotFoundError as e:
+        raise CorruptDataError(f"{path} is missing") from e
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, OverflowError, MemoryError) as e:
+        raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e})") from e
+    return _restore(obj, path)
 
 
 class _ImageDataset(Dataset):
@@ -73,8 +215,9 @@ class CIFAR10(_ImageDataset):
     root: folder of the data (default: ``data_root()``); the archive and the unpacked
     ``cifar-10-batches-py`` folder live there. download: fetch what is missing (else
     a missing file is an error with the manual steps). progress: show a tqdm bar
-    while downloading. ``url``/``md5`` are class attributes (a subclass may point
-    them at a mirror).
+    while downloading. ``url``/``md5`` (the archive) and ``file_md5`` (each unpacked
+    file, checked on every load; a file it does not list is not checked) are class
+    attributes, so a subclass may point them at a mirror.
     """
 
     url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -84,10 +227,19 @@ class CIFAR10(_ImageDataset):
     train_files = [f"data_batch_{i}" for i in range(1, 6)]
     test_files = ["test_batch"]
     meta_file = "batches.meta"
+    # the published MD5 of each unpacked file of cifar-10-batches-py
+    file_md5 = {"data_batch_1": "c99cafc152244af753f735de768cd75f",
+                "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                "data_batch_4": "634d18415352ddfa80567beed471001a",
+                "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+                "test_batch": "40351d587109b95175f43aff81a1287e",
+                "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"}
 
     def __init__(self, root=None, train=True, download=True, transform=None,
                  target_transform=None, progress=True):
         self.root = Path(root).expanduser() if root is not None else data_root()
+        check_folder(self.root, "CIFAR-10")
         self.train, self.transform, self.target_transform = train, transform, target_transform
 
         def refresh(force):
@@ -98,17 +250,15 @@ class CIFAR10(_ImageDataset):
         self.data, self.targets, self.classes = _load_with_one_retry(
             "CIFAR-10", self._read, lambda: refresh(True))
 
-    @staticmethod
-    def _unpickle(path):
-        try:
-            with open(path, "rb") as f:
-                # written by Python 2: latin1 maps its byte strings 1:1 and lets NumPy
-                # rebuild the arrays inside
-                d = pickle.load(f, encoding="latin1")
-        except FileNotFoundError as e:
-            raise CorruptDataError(f"{path} is missing") from e
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-            raise CorruptDataError(f"{path} cannot be read ({type(e).__name__}: {e})") from e
+    def _unpickle(self, path):
+        """One batch file: its MD5 checked, then read by the restricted unpickler."""
+        want = self.file_md5.get(path.name)
+        if want is not None and path.is_file():
+            got = file_digest(path, "md5")
+            if got != want:
+                raise CorruptDataError(f"{path} has md5 {got}, expected {want}: it is not "
+                                       f"the file that was unpacked (damaged or replaced)")
+        d = safe_unpickle(path)
         if not isinstance(d, dict):
             raise CorruptDataError(f"{path} does not hold a CIFAR batch dict")
         # keys are str after latin1 decoding; accept bytes keys as well
@@ -188,6 +338,7 @@ class MNIST(_ImageDataset):
     def __init__(self, root=None, train=True, download=True, transform=None,
                  target_transform=None, progress=True):
         self.root = Path(root).expanduser() if root is not None else data_root()
+        check_folder(self.root, "MNIST")
         self.train, self.transform, self.target_transform = train, transform, target_transform
         prefix = "train" if train else "t10k"
         names = [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-__all__ = ["ENV_VAR", "data_root", "DownloadError", "OfflineError", "ChecksumError",
-           "file_digest", "check_integrity", "manual_steps", "download_url", "fetch",
-           "extract_archive", "fetch_and_extract"]
+__all__ = ["ENV_VAR", "data_root", "check_folder", "DownloadError", "OfflineError",
+           "ChecksumError", "file_digest", "check_integrity", "manual_steps", "download_url",
+           "fetch", "extract_archive", "fetch_and_extract"]
 
 ENV_VAR = "MINITORCH_CNN_DATA"
 DEFAULT_ROOT = "~/.cache/minitorch_cnn"
@@ -34,6 +34,22 @@ CHUNK = 1 << 16
 def data_root():
     """The data folder: ``$MINITORCH_CNN_DATA`` if set, else ~/.cache/minitorch_cnn."""
     return Path(os.environ.get(ENV_VAR) or DEFAULT_ROOT).expanduser()
+
+
+def check_folder(folder, what="the data"):
+    """Refuse a data folder that is a file, or lies inside one, with a message that says
+    so (instead of "put the archive at <file>/..." later on)."""
+    folder = Path(folder)
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if existing.is_dir():
+                return folder
+            where = "is a file" if existing == folder else f"lies inside a file ({existing})"
+            raise NotADirectoryError(
+                f"the data folder for {what}, {folder}, {where}, not a folder: give a folder "
+                f"instead (root= or --data-dir; ${ENV_VAR} is now "
+                f"{os.environ.get(ENV_VAR) or 'unset'})")
+    return folder
 
 
 class DownloadError(RuntimeError):
@@ -144,6 +160,8 @@ def download_url(url, path, md5=None, sha256=None, progress=True, timeout=30):
                         hasher.update(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
+            f.flush()
+            os.fsync(f.fileno())         # on disk before the name points at it
         if total is not None and got != total:
             raise DownloadError(f"{url}: the transfer stopped after {got} of {total} bytes")
         if hasher and hasher.hexdigest() != want:
@@ -164,7 +182,7 @@ def fetch(filename, urls, root, md5=None, sha256=None, download=True, progress=T
     truncated one is deleted and fetched again; the ``urls`` (mirrors) are tried in
     order. Errors carry the manual steps for this file and for ``others``, more files
     of the same dataset given as (urls, path, md5, sha256)."""
-    path = Path(root) / filename
+    path = check_folder(root, what or filename) / filename
     urls = [urls] if isinstance(urls, str) else list(urls)
     what = what or filename
     steps = manual_steps([(urls, path, md5, sha256), *others], what)

@@ -85,21 +85,62 @@ def _pair(size, name):
     return int(size[0]), int(size[1])
 
 
+# A channel axis holds 1 (grey), 3 (RGB) or 4 (RGBA) numbers; an image side is rarely one
+# of those, so the shape tells HWC (32, 32, 3) from CHW (3, 32, 32) in practice.
+_CHANNELS = (1, 3, 4)
+
+
+def _looks_chw(shape):
+    return len(shape) >= 3 and shape[-3] in _CHANNELS and shape[-1] not in _CHANNELS
+
+
+def _looks_hwc(shape):
+    return len(shape) >= 3 and shape[-1] in _CHANNELS and shape[-3] not in _CHANNELS
+
+
+def _describe(img):
+    if isinstance(img, np.ndarray):
+        return f"a {img.dtype} array of shape {img.shape}"
+    if isinstance(img, Tensor):
+        return f"a Tensor of shape {img.shape}"
+    return f"a {type(img).__module__}.{type(img).__name__}"
+
+
 def _check_hwc(img, name):
-    """Geometric transforms take (H, W) or (H, W, C) arrays, before ToTensor."""
-    if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
-        shape = getattr(img, "shape", type(img).__name__)
-        raise TypeError(f"{name}: expected an (H, W, C) or (H, W) NumPy image "
-                        f"(apply it before ToTensor), got {shape}")
+    """Geometric transforms take (H, W, C) or (H, W) NumPy images with real pixels
+    (uint8, or int/float), before ToTensor; say what came instead and what to do."""
+    if not isinstance(img, np.ndarray):
+        hint = ("(Tensors are made by the DataLoader after the transforms; use the array "
+                "itself)" if isinstance(img, Tensor) else
+                "(convert it first, e.g. np.asarray(image))")
+        raise TypeError(f"{name}: expected an (H, W, C) or (H, W) NumPy image, got "
+                        f"{_describe(img)} {hint}")
+    if img.ndim not in (2, 3):
+        hint = ("; a stack or batch of images? apply the transform to each image (as a "
+                "dataset transform), before ToTensor" if img.ndim == 4 else "")
+        raise TypeError(f"{name}: expected an (H, W, C) or (H, W) image (apply it before "
+                        f"ToTensor), got shape {img.shape}{hint}")
+    if _looks_chw(img.shape):
+        raise TypeError(f"{name}: expected an HWC image (H, W, C), got shape {img.shape}, "
+                        f"which looks like CHW (channels first, as ToTensor gives); apply "
+                        f"{name} before ToTensor, or turn the array with "
+                        f"img.transpose(1, 2, 0)")
+    if img.dtype.kind not in "uif":
+        raise TypeError(f"{name}: expected uint8, integer or float pixels, got {img.dtype} "
+                        f"(convert with img.astype(np.uint8) or img.astype(np.float32))")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{name}: the image is empty (shape {img.shape})")
 
 
 def _check_chw(img, name):
     """Colour transforms take (C, H, W) or (K, C, H, W) float arrays, after ToTensor."""
     if not isinstance(img, np.ndarray) or img.ndim not in (3, 4) or img.dtype.kind != "f":
-        desc = (f"{img.dtype} array of shape {img.shape}" if isinstance(img, np.ndarray)
-                else type(img).__name__)
         raise TypeError(f"{name}: expected a float (C, H, W) image (apply ToTensor "
-                        f"first), got {desc}")
+                        f"first), got {_describe(img)}")
+    if _looks_hwc(img.shape):
+        raise TypeError(f"{name}: expected a CHW image (C, H, W), got shape {img.shape}, "
+                        f"which looks like HWC (channels last); apply ToTensor first, or "
+                        f"turn the array with img.transpose(2, 0, 1)")
 
 
 def _crop(img, top, left, h, w):
@@ -158,12 +199,19 @@ def to_tensor(img):
 
     An (H, W) image gains a channel: (1, H, W). A stack of crops (K, H, W, C) becomes
     (K, C, H, W). Float input is taken as already in [0, 1] and only transposed."""
+    if isinstance(img, Tensor):
+        raise TypeError(f"ToTensor: expected an (H, W, C) NumPy image, got {_describe(img)} "
+                        f"(it is a tensor already)")
     img = np.asarray(img)
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim not in (3, 4):
         raise TypeError(f"ToTensor: expected an (H, W, C), (H, W) or (K, H, W, C) image, "
                         f"got shape {img.shape}")
+    if _looks_chw(img.shape):
+        raise TypeError(f"ToTensor: expected an HWC image (H, W, C), got shape {img.shape}, "
+                        f"which looks like CHW already (was ToTensor applied twice?); "
+                        f"turn an HWC array out of it with img.transpose(1, 2, 0)")
     out = np.moveaxis(img, -1, -3)                  # (..., H, W, C) -> (..., C, H, W)
     if img.dtype == np.uint8:
         return out.astype(np.float32) * np.float32(1 / 255)
@@ -277,7 +325,8 @@ def resize(img, size):
         src = (dst + 0.5) * in / out - 0.5,  clamped to [0, in - 1],
     and each output pixel mixes its 4 nearest input pixels with weights
     (1-wy)(1-wx), (1-wy)wx, wy(1-wx), wy wx. No anti-aliasing filter: shrinking by
-    more than 2x skips input pixels. uint8 in -> uint8 out (rounded).
+    more than 2x skips input pixels. uint8 in -> uint8 out (rounded; other integer
+    dtypes likewise).
     """
     _check_hwc(img, "Resize")
     oh, ow = _pair(size, "Resize")
@@ -301,8 +350,9 @@ def resize(img, size):
     wx = wx.reshape((1, -1) + (1,) * (img.ndim - 2))      # (1, OW[, 1])
     top = f[y0] * (1 - wy) + f[y1] * wy                   # (OH, W[, C]): rows first
     out = top[:, x0] * (1 - wx) + top[:, x1] * wx         # (OH, OW[, C])
-    if img.dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if img.dtype.kind in "iu":                 # uint8 (or other integers): rounded, clipped
+        info = np.iinfo(img.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(img.dtype)
     return out.astype(img.dtype, copy=False)
 
 
@@ -580,8 +630,10 @@ def pca_lighting_stats(images, max_pixels=1_000_000, rng=None):
     ``max_pixels`` randomly chosen pixels are used."""
     x = np.asarray(images)
     if x.ndim < 2 or x.shape[-1] != 3:
+        hint = (" (channels first? pass the HWC images, as the datasets store them)"
+                if x.ndim >= 3 and x.shape[-3] == 3 else "")
         raise ValueError(f"pca_lighting_stats: expected (..., H, W, 3) RGB images, "
-                         f"got shape {x.shape}")
+                         f"got shape {x.shape}{hint}")
     pixels = x.reshape(-1, 3)                                    # (N*H*W, 3)
     if len(pixels) > max_pixels:
         pick = _as_generator(rng if rng is not None else 0).choice(

@@ -8,5 +8,6 @@ from .dropout import *      # noqa: F401,F403
 from .loss import *         # noqa: F401,F403
 from .drop_path import *    # noqa: F401,F403
 from .conv import *         # noqa: F401,F403
+from .conv_transpose import *  # noqa: F401,F403
 from .pool import *         # noqa: F401,F403
 from .norm import *         # noqa: F401,F403

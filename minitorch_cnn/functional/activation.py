@@ -1,22 +1,29 @@
 """Activations: y = f(x) entry by entry, and softmax / log_softmax over one dim.
 
 Each backward matches torch's, including the value chosen at a kink (relu'(0) = 0,
-leaky_relu'(0) = slope, relu6'(6) = 0, ...). Each docstring says what is saved:
+leaky_relu'(0) = slope, relu6'(6) = 0, ...) and at NaN (relu'(NaN) = 1, as torch: NaN
+passes through, and so does its gradient). Each docstring says what is saved:
 where the output is enough we keep the output, which the next layer usually holds
 anyway, so the activation costs no extra memory.
+
+dtypes, as torch where it has them: relu and relu6 also take integer tensors (and keep
+their dtype); sigmoid and tanh turn integers into float32; the others need float32 or
+float64 and say so.
 """
 import warnings
 
-from .. import kernels
+from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
+from .dtypes import check_float
 
 __all__ = ["relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "hardsigmoid",
            "hardswish", "softmax", "log_softmax"]
 
 
 class ReLU(Function):
-    """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0).  Saves y (y > 0 iff x > 0)."""
+    """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0, 1 at NaN, as torch).
+    Saves y (y > 0 iff x > 0)."""
     def forward(self, x):
         y = kernels.clamp(x, 0.0, float("inf"))               # max(x, 0)
         self.save_for_backward(y)
@@ -146,36 +153,59 @@ class LogSoftmax(Function):
         return g - get_array_module(g).exp(y) * g.sum(axis=self.dim, keepdims=True)
 
 
+def _float_or_integer(op, x):
+    """relu and relu6 take integers too (as torch), not bools, nor float16."""
+    if x.dtype.kind == "b":
+        raise TypeError(f"{op}: bool input is not supported; convert it with x.float() (or "
+                        f"x.long())")
+    if x.dtype.kind not in "iu":
+        check_float(op, x)
+
+
+def _as_float(op, x):
+    """sigmoid and tanh of integers are float32 (the default dtype), as in torch."""
+    if x.dtype.kind in "biu":
+        x = x.to(backend.get_default_dtype())
+    check_float(op, x)
+    return x
+
+
 def relu(x, inplace=False):
     """``inplace`` is accepted for torch's signature; a new tensor is always returned."""
+    _float_or_integer("relu", x)
     return ReLU.apply(x)
 
 
 def relu6(x, inplace=False):
+    _float_or_integer("relu6", x)
     return ReLU6.apply(x)
 
 
 def leaky_relu(x, negative_slope=0.01, inplace=False):
+    check_float("leaky_relu", x)
     return LeakyReLU.apply(x, slope=negative_slope)
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(_as_float("sigmoid", x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(_as_float("tanh", x))
 
 
 def silu(x, inplace=False):
+    check_float("silu", x)
     return SiLU.apply(x)
 
 
 def hardsigmoid(x, inplace=False):
+    check_float("hardsigmoid", x)
     return Hardsigmoid.apply(x)
 
 
 def hardswish(x, inplace=False):
+    check_float("hardswish", x)
     return Hardswish.apply(x)
 
 
@@ -195,8 +225,10 @@ def _softmax_dim(op, x, dim):
 
 
 def softmax(x, dim=None):
+    check_float("softmax", x)
     return Softmax.apply(x, dim=_softmax_dim("softmax", x, dim))
 
 
 def log_softmax(x, dim=None):
+    check_float("log_softmax", x)
     return LogSoftmax.apply(x, dim=_softmax_dim("log_softmax", x, dim))

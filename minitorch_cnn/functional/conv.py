@@ -31,6 +31,7 @@ from ..autograd import Function
 from ..backend import device_of
 from ..fast import conv_depthwise, conv_im2col, conv_pointwise, conv_winograd
 from ..kernels.reference import col2im, im2col
+from .dtypes import check_same_dtype
 from .geometry import conv_geometry, conv_output_size
 from .shape import pad, reshape
 
@@ -94,13 +95,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         y = conv2d(reshape(input, (1,) + tuple(input.shape)), weight, bias, stride, padding,
                    dilation, groups, name=name)
         return reshape(y, y.shape[1:])
+    check_same_dtype(name, input, weight=weight, bias=bias)
     g = conv_geometry(input.shape, weight.shape, stride, padding, dilation, groups, name)
     if (g.H, g.W) != tuple(input.shape[2:]):
         # padding="same" with an even kernel: one more zero row/column at the bottom/right
         input = pad(input, (0, g.W - input.shape[3], 0, g.H - input.shape[2]))
-    if input.dtype != weight.dtype:
-        raise TypeError(f"{name}: input dtype {input.dtype} and weight dtype {weight.dtype} "
-                        f"differ")
     if bias is not None and tuple(bias.shape) != (g.OC,):
         raise ValueError(f"{name}: bias must have shape ({g.OC},), got {tuple(bias.shape)}")
     return Conv2d.apply(input, weight, bias, g=g)

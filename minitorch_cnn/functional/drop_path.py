@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from .dtypes import check_float
 
 __all__ = ["drop_path", "stochastic_depth"]
 
@@ -44,6 +45,7 @@ def drop_path(x, p, training=True, mode="row"):
         raise ValueError(f"drop_path: mode must be 'row' or 'batch', got {mode!r}")
     if not training or p == 0.0:
         return x
+    check_float("drop_path", x)
     survival = 1.0 - p
     shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim
     keep = backend.get_rng().random(shape) < survival            # drawn on the CPU, seeded

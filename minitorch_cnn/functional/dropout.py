@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from .dtypes import check_float
 
 __all__ = ["dropout"]
 
@@ -32,6 +33,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     if not training or p == 0:
         return x
+    check_float("dropout", x)
     keep = backend.get_rng().random(x.shape, dtype=np.float32) >= p   # P(keep) = 1 - p
     keep = backend.to_device(keep, x.device)
     # p = 1 drops everything; the scale is then irrelevant (every entry is 0)

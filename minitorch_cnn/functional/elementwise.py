@@ -3,17 +3,25 @@
 Backward gives dL/dx = dL/dz * dz/dx at full broadcast shape; the autograd engine
 sums it back down to x's shape (``unbroadcast``).
 
-Python numbers (and NumPy scalars, turned into Python numbers) keep a tensor's
-dtype: float32 tensor * 0.5 stays float32, as in torch.
+Mixed dtypes follow torch's promotion (``dtypes.py``): float32 tensor * 0.5 stays
+float32, float32 * int64 is float32, int64 / int64 is float32; NumPy scalars count as
+Python numbers. Comparisons (==, <, ...) and the bitwise ops on masks (&, |, ^, ~) give
+tensors outside the graph.
 """
+import numbers
+
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_array
+from .dtypes import promote, result_type
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
-           "clamp"]
+           "clamp", "floor_divide", "remainder", "eq", "ne", "lt", "le", "gt", "ge",
+           "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "logical_not",
+           "is_operand"]
 
 
 def _check_broadcast(op, a, b):
@@ -27,8 +35,50 @@ def _check_broadcast(op, a, b):
 
 def _scalar(v):
     """np.float64(2.0) -> 2.0: NumPy scalars would promote float32 arrays to float64
-    (NumPy 2 treats them as typed), Python numbers do not."""
-    return v.item() if isinstance(v, np.generic) else v
+    (NumPy 2 treats them as typed), Python numbers do not. A list becomes an array
+    (Python floats in it as the default dtype, as torch.tensor reads them)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return _as_array(v)
+    return v
+
+
+def is_operand(v):
+    """What an operator may meet on its other side: a Tensor, a number, an array or a
+    list of numbers. Anything else (None, a string) is not an operand: the Tensor's
+    operator returns NotImplemented and Python raises its TypeError (or, for ==, falls
+    back to identity: ``t == None`` is False, as in torch)."""
+    return (isinstance(v, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple))
+            or backend.is_cupy_array(v))
+
+
+def _operands(op, x, y):
+    """x, y as the op sees them: numbers unboxed, lists as arrays, Tensors and arrays cast
+    to torch's result dtype (``dtypes.result_type``) where it differs."""
+    dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
+    # (dy is not None first: NumPy reads dtype None as float64, so float64 == None holds)
+    if dx is not None and dx.kind == "f" and (
+            dy is not None and dy == dx or type(y) in (int, float)) or (
+            dy is not None and dy.kind == "f" and type(x) in (int, float)):
+        return x, y          # the common case, float tensors (and numbers): nothing to cast
+    x, y = _scalar(x), _scalar(y)
+    dtype = result_type(x, y)
+    if op == "div" and dtype.kind in "biu":       # true division: int / int -> float32
+        dtype = backend.get_default_dtype()
+    elif op == "sub" and any(isinstance(v, bool) or getattr(v, "dtype", None) == bool
+                             for v in (x, y)):
+        raise TypeError("sub: subtraction with a bool tensor is not supported (as in torch); "
+                        "to invert a mask use ~mask, to combine masks a & ~b, or convert "
+                        "with mask.float()")
+    elif op in ("floor_divide", "remainder", "pow") and dtype.kind == "b":
+        raise TypeError(f"{op}: not defined for two bools; convert with x.long()")
+    elif op in ("floor_divide", "remainder") and dtype.kind in "iu":
+        raw = y.data if isinstance(y, Tensor) else y
+        if (raw == 0).any() if hasattr(raw, "shape") else raw == 0:
+            raise ZeroDivisionError(f"{op}: integer division by zero")
+    x, y = promote(dtype, x, y)
+    return x, y
 
 
 class Add(Function):
@@ -150,13 +200,14 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """z = |x|;  dz/dx = sign(x) (0 at x = 0, as torch).  Saves x."""
+    """z = |x|;  dz/dx = sign(x) (0 at x = 0, and at NaN, as torch).  Saves x."""
     def forward(self, x):
         self.save_for_backward(x)
         return get_array_module(x).abs(x)
 
     def backward(self, g):
-        return g * get_array_module(g).sign(self.saved[0])
+        xp = get_array_module(g)
+        return g * xp.nan_to_num(xp.sign(self.saved[0]))
 
 
 class Clip(Function):
@@ -179,39 +230,55 @@ class Clip(Function):
 
 
 def add(x, y):
-    return Add.apply(_scalar(x), _scalar(y))
+    return Add.apply(*_operands("add", x, y))
 
 
 def sub(x, y):
-    return Sub.apply(_scalar(x), _scalar(y))
+    return Sub.apply(*_operands("sub", x, y))
 
 
 def mul(x, y):
-    return Mul.apply(_scalar(x), _scalar(y))
+    return Mul.apply(*_operands("mul", x, y))
 
 
 def div(x, y):
-    return Div.apply(_scalar(x), _scalar(y))
+    return Div.apply(*_operands("div", x, y))
 
 
 def neg(x):
+    if x.dtype == bool:
+        raise TypeError("neg: negating a bool tensor (-mask) is not supported; to invert a "
+                        "mask use ~mask")
     return Neg.apply(x)
 
 
 def pow(x, p):
-    return Pow.apply(_scalar(x), _scalar(p))
+    x, p = _operands("pow", x, p)
+    dtype = result_type(x, p)
+    if dtype.kind in "iu":                   # as torch and NumPy: no 2 ** -1 in integers
+        raw = p.data if isinstance(p, Tensor) else p
+        if (raw < 0).any() if hasattr(raw, "shape") else raw < 0:
+            raise ValueError("pow: integers to negative integer powers are not allowed; "
+                             "use a float base (x.float() ** -1)")
+    return Pow.apply(x, p)
+
+
+def _to_float(x):
+    """Integer and bool tensors become the default float dtype, as torch's exp, log,
+    sqrt, sigmoid and tanh give for them."""
+    return x.to(backend.get_default_dtype()) if x.dtype.kind in "biu" else x
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(_to_float(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(_to_float(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(_to_float(x))
 
 
 def abs(x):
@@ -230,10 +297,140 @@ def _bound(b):
 
 def clip(x, min=None, max=None):
     """Clamp every entry into [min, max] (numbers or tensors that broadcast against x,
-    either may be None, not both). Only x gets a gradient."""
+    either may be None, not both). Only x gets a gradient. NaN stays NaN (its gradient
+    is 0). An integer x with a float bound becomes float32, as in torch."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    return Clip.apply(x, lo=_bound(min), hi=_bound(max))
+    lo, hi = _bound(min), _bound(max)
+    dtype = result_type(x, *(b for b in (lo, hi) if b is not None))
+    if dtype != x.dtype:
+        x = x.to(dtype)
+    return Clip.apply(x, lo=lo, hi=hi)
 
 
 clamp = clip
+
+
+# ------------------------------------------------------------ floor division
+class FloorDivide(Function):
+    """z = floor(x / y) (Python's //). Piecewise constant: like torch, it has no gradient
+    to give, and backward says so instead of passing zeros."""
+    def forward(self, x, y):
+        _check_broadcast("floor_divide", x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):     # x // 0. = inf, as torch
+            return get_array_module(x if hasattr(x, "shape") else y).floor_divide(x, y)
+
+    def backward(self, g):
+        raise RuntimeError("floor_divide (//) has no gradient (it is piecewise constant); "
+                           "detach its inputs, or use div (/) where a gradient is needed")
+
+
+class Remainder(Function):
+    """z = x - floor(x / y) * y (Python's %, the sign of y);  dz/dx = 1,
+    dz/dy = -floor(x / y).  Saves x and y if y needs a grad."""
+    def forward(self, x, y):
+        _check_broadcast("remainder", x, y)
+        self.save_for_backward(*((x, y) if self.needs_input_grad[1] else ()))
+        with np.errstate(divide="ignore", invalid="ignore"):     # x % 0. = nan, as torch
+            return get_array_module(x if hasattr(x, "shape") else y).remainder(x, y)
+
+    def backward(self, g):
+        gy = None
+        if self.needs_input_grad[1]:
+            x, y = self.saved
+            gy = -g * get_array_module(g).floor_divide(x, y)
+        return g, gy
+
+
+def floor_divide(x, y):
+    return FloorDivide.apply(*_operands("floor_divide", x, y))
+
+
+def remainder(x, y):
+    return Remainder.apply(*_operands("remainder", x, y))
+
+
+# -------------------------------------------------------------- comparisons
+def _raw(op, v, device):
+    """The array or number behind an operand of a comparison or a bitwise op."""
+    if isinstance(v, Tensor):
+        if v.device != device:
+            raise RuntimeError(f"{op}: expected both tensors on one device, got {device} "
+                               f"and {v.device}")
+        return v.data
+    return _scalar(v)
+
+
+def _compare(op, ufunc, x, y):
+    """A bool tensor, entry by entry (broadcasting), outside the graph."""
+    device = x.device if isinstance(x, Tensor) else y.device
+    a, b = _raw(op, x, device), _raw(op, y, device)
+    _check_broadcast(op, a, b)
+    xp = backend.xp_for(device)
+    return Tensor(getattr(xp, ufunc)(a, b))
+
+
+def eq(x, y):
+    """x == y entry by entry: a bool tensor (no gradient)."""
+    return _compare("eq", "equal", x, y)
+
+
+def ne(x, y):
+    return _compare("ne", "not_equal", x, y)
+
+
+def lt(x, y):
+    return _compare("lt", "less", x, y)
+
+
+def le(x, y):
+    return _compare("le", "less_equal", x, y)
+
+
+def gt(x, y):
+    return _compare("gt", "greater", x, y)
+
+
+def ge(x, y):
+    return _compare("ge", "greater_equal", x, y)
+
+
+# ------------------------------------------------------------ bitwise / masks
+def _bitwise(op, ufunc, x, y):
+    """&, |, ^ on bool (logical: masks) or integer tensors, as torch; not on floats."""
+    device = x.device if isinstance(x, Tensor) else y.device
+    a, b = _raw(op, x, device), _raw(op, y, device)
+    for v in (a, b):
+        kind = v.dtype.kind if hasattr(v, "dtype") else ("b" if isinstance(v, bool) else
+                                                       "i" if isinstance(v, int) else "f")
+        if kind not in "biu":
+            what = v.dtype if hasattr(v, "dtype") else type(v).__name__
+            raise TypeError(f"{op}: works on bool or integer tensors, got {what}; for masks "
+                            f"compare first: (x > 0) & (x < 1)")
+    _check_broadcast(op, a, b)
+    return Tensor(getattr(backend.xp_for(device), ufunc)(a, b))
+
+
+def bitwise_and(x, y):
+    return _bitwise("bitwise_and (&)", "bitwise_and", x, y)
+
+
+def bitwise_or(x, y):
+    return _bitwise("bitwise_or (|)", "bitwise_or", x, y)
+
+
+def bitwise_xor(x, y):
+    return _bitwise("bitwise_xor (^)", "bitwise_xor", x, y)
+
+
+def bitwise_not(x):
+    """~x: logical not of a bool tensor, bitwise not of an integer one."""
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not (~): works on bool or integer tensors, got {x.dtype}; "
+                        f"for a float mask use x == 0, or 1 - x")
+    return Tensor(x.xp.invert(x.data))
+
+
+def logical_not(x):
+    """The bool tensor x == 0 (True where x is zero or False)."""
+    return Tensor(x.data == 0)

@@ -1,6 +1,12 @@
-"""Matrix products: matmul (batched, broadcasting) and linear (y = x W^T + b)."""
+"""Matrix products: matmul (batched, broadcasting) and linear (y = x W^T + b).
+
+Both operands of a product must have one dtype, as in torch: NumPy would quietly
+compute float32 @ float64 in float64.
+"""
 from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import Tensor
+from .dtypes import check_same_dtype
 
 __all__ = ["matmul", "linear"]
 
@@ -63,6 +69,12 @@ def _sum_to(g, shape):
 
 
 def matmul(x, y):
+    dx, dy = getattr(x, "dtype", None), getattr(y, "dtype", None)
+    if dx is not None and dy is not None and dx != dy:
+        raise TypeError(f"matmul: expected both operands of one dtype, got {dx} and {dy}; "
+                        f"convert one of them (x.float(), x.double(), or y.to(x.dtype))")
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        raise TypeError("matmul: expected at least one Tensor")
     return MatMul.apply(x, y)
 
 
@@ -99,4 +111,5 @@ class Linear(Function):
 
 
 def linear(x, weight, bias=None):
+    check_same_dtype("linear", x, weight=weight, bias=bias)
     return Linear.apply(x, weight, bias)

@@ -16,6 +16,7 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .dtypes import check_float, promote, result_type
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
 
@@ -44,6 +45,7 @@ def _class_target(op, input, target, weight, ignore_index):
     """Check a class-index target (and the class weights) against input (N, C, *).
     Returns both as given if Tensors (so Function.apply checks their device), else as
     raw arrays on the input's device."""
+    check_float(op, input, "input (the logits)" if op == "cross_entropy" else "input")
     raw = target.data if isinstance(target, Tensor) else target
     if not hasattr(raw, "dtype"):
         raw = np.asarray(raw)
@@ -213,16 +215,21 @@ class MSELoss(Function):
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (x - y)^2, reduced. Like torch, different shapes broadcast,
-    with a warning (a (N, 1) input against a (N,) target is almost always a bug)."""
+    with a warning (a (N, 1) input against a (N,) target is almost always a bug), and
+    mixed dtypes promote (float32 input, int64 target: float32)."""
     _check_reduction("mse_loss", reduction)
-    shape_t = getattr(target, "shape", ())
-    if tuple(shape_t) != tuple(input.shape):
-        warnings.warn(f"mse_loss: target shape {tuple(shape_t)} differs from input shape "
+    if not isinstance(target, Tensor) and not hasattr(target, "dtype"):
+        target = np.asarray(target, dtype=input.dtype)          # a number or a list
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
                       f"{tuple(input.shape)}; they will be broadcast, which is likely wrong",
                       stacklevel=2)
         try:
-            np.broadcast_shapes(tuple(input.shape), tuple(shape_t))
+            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
         except ValueError:
             raise ValueError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
-                             f"{tuple(shape_t)} cannot be broadcast together") from None
+                             f"{tuple(target.shape)} cannot be broadcast together") from None
+    dtype = result_type(input, target)
+    check_float("mse_loss", dtype, f"input and target (got {input.dtype} and {target.dtype})")
+    input, target = promote(dtype, input, target)
     return MSELoss.apply(input, target, reduction=reduction)

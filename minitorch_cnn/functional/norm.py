@@ -9,6 +9,7 @@ import math
 from .. import backend, kernels
 from ..autograd import Function
 from ..backend import get_array_module
+from .dtypes import check_float, check_same_dtype
 
 __all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu", "local_response_norm",
            "dropout2d"]
@@ -22,7 +23,9 @@ class BatchNorm(Function):
 
     training: mean and biased var of this batch, and the running estimates move toward
     them: running = (1 - momentum) * running + momentum * batch (with the unbiased var,
-    var * M / (M - 1), as torch does); eval: the running estimates instead.
+    var * M / (M - 1), as torch does); eval: the running estimates instead. An empty
+    batch gives an empty output and leaves the running estimates alone (as torch); one
+    number per channel (M = 1) is refused in training (its variance is 0).
 
     backward (training), with g = dL/dy:
         dbias = sum g,  dweight = sum g * x_hat,
@@ -48,6 +51,10 @@ class BatchNorm(Function):
                 momentum, eps, band=None):
         xp = get_array_module(x)
         N, C = x.shape[:2]
+        self.empty = x.size == 0
+        if self.empty:              # as torch: an empty output, the running stats as they were
+            self.C = C
+            return xp.empty_like(x)
         x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
         M = N * x3.shape[2]
         if training:
@@ -69,8 +76,11 @@ class BatchNorm(Function):
         return y.reshape(x.shape)
 
     def backward(self, gy):
-        x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
         xp = get_array_module(gy)
+        if self.empty:
+            zeros = xp.zeros(self.C, dtype=gy.dtype)
+            return xp.zeros_like(gy), zeros, zeros, None, None
+        x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
         g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
         band, g_residual = self.band, None
         if self.needs_input_grad[5:] == (True,):     # dL/dresidual: g through the band
@@ -93,6 +103,8 @@ def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, traini
     if input.ndim < 2:
         raise ValueError(f"{fn}: expected an input of at least 2 dims (N, C, ...), "
                          f"got shape {tuple(input.shape)}")
+    check_same_dtype(fn, input, weight=weight, bias=bias, running_mean=running_mean,
+                     running_var=running_var)
     C = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
@@ -102,9 +114,20 @@ def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, traini
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{fn}: evaluation (training=False) needs running_mean and "
                          "running_var")
-    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
-        raise ValueError(f"{fn}: expected more than 1 value per channel when training, "
-                         f"got input shape {tuple(input.shape)}")
+    if training and input.shape[0] * math.prod(input.shape[2:]) <= 1:
+        raise ValueError(one_value_per_channel(fn, input.shape))
+
+
+def one_value_per_channel(name, shape):
+    """The error of batch norm in training on at most one number per channel: one value
+    has no variance (x_hat = 0/0; torch refuses it with the same words), and an empty
+    batch has no statistics at all (torch returns an empty output there; we refuse it
+    too, since a training step on no data is a bug upstream, in the loader)."""
+    what = "an empty batch has no mean or variance" if 0 in tuple(shape) else \
+        "one value per channel has no variance"
+    return (f"{name}: expected more than 1 value per channel when training, got input "
+            f"shape {tuple(shape)} ({what}); use a batch of at least 2 samples, or call "
+            f"model.eval() to use the running statistics")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -194,6 +217,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
                          f"(N, C, ...), got shape {tuple(input.shape)}")
     if int(size) < 1:
         raise ValueError(f"local_response_norm: size must be >= 1, got {size}")
+    check_float("local_response_norm", input)
     return LocalResponseNorm.apply(input, size=int(size), alpha=alpha, beta=beta, k=k)
 
 
@@ -221,6 +245,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                          f"(C, H, W), got shape {tuple(input.shape)}")
     if not training or p == 0:
         return input
+    check_float("dropout2d", input)
     channels = tuple(input.shape[:-2])                    # (N, C) or (C,)
     keep = backend.get_rng().random(channels) >= p
     scale = 0.0 if p == 1 else 1.0 / (1 - p)

@@ -1,19 +1,34 @@
 """Pooling: the max or the mean of each window, and the adaptive versions that fit
 their windows to a requested output size.
 
+The story, per channel, window (oh, ow) reading the taps (ih, iw) = (oh*SH - PH + kh*DH,
+ow*SW - PW + kw*DW) that fall inside the input:
+
+    max:      y = max of the taps, argmax = where it was   dL/dx: gy to that pixel only
+    average:  y = sum of the taps / divisor                dL/dx: gy / divisor to each tap
+
+(gradients add up where windows overlap). kernels/reference.py writes each as a loop
+over the KH x KW taps, one strided slice of the padded input per tap; under
+``set_kernels("reference")`` that is exactly what runs (``fast.choose_kernels``), and
+under "fast" the Numba or CuPy kernels of the same names, tested against it.
+
 Shape glossary and window geometry in functional/geometry.py: x (N, C, H, W) ->
 y (N, C, OH, OW); the window is KH x KW, moved by SH, SW over the input padded by PH, PW
 (dilation DH, DW for max pooling). ``pool_geometry`` checks the arguments once and the
 kernels (kernels/reference.py to read, Numba or CuPy under "fast") take the geometry
 whole. With ceil_mode the output size rounds up, so that a last, partial window covers
 the rest of the input (torch drops it again if it would start in the bottom padding).
+
+dtypes: float32 and float64; max_pool2d also takes integers, as torch. A window that holds
+a NaN gives NaN, and its gradient goes to the NaN (kernels/reference.py has the rule).
 """
 import numpy as np
 
-from .. import kernels
+from .. import fast
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from ..tensor import Tensor
+from .dtypes import check_float
 from .geometry import pool_geometry, pool_output_size
 from .shape import reshape
 
@@ -43,7 +58,8 @@ class MaxPool2d(Function):
     """
 
     def forward(self, x, g, indices=None):
-        y, argmax = kernels.max_pool2d(x, g)
+        self.kernels = fast.choose_kernels(device_of(x))   # kernels/reference.py to read
+        y, argmax = self.kernels.max_pool2d(x, g)
         self.save_for_backward(argmax)
         self.x_shape = x.shape
         if indices is not None:           # return_indices: hand the argmax out too
@@ -52,8 +68,8 @@ class MaxPool2d(Function):
 
     def backward(self, gy):
         argmax, = self.saved
-        return kernels.max_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
-                                           argmax, self.x_shape)
+        return self.kernels.max_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
+                                                argmax, self.x_shape)
 
 
 @_batched
@@ -61,6 +77,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """Max over KH x KW windows (torch.nn.functional.max_pool2d); stride defaults to the
     kernel size. With return_indices, also the flat index (ih*W + iw) of each max."""
+    if input.dtype.kind not in "iu":
+        check_float("max_pool2d", input)
     g = pool_geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode,
                       "max_pool2d")
     indices = [] if return_indices else None
@@ -94,11 +112,12 @@ class AvgPool2d(Function):
 
     def forward(self, x, g, divisor):
         self.g, self.divisor = g, get_array_module(x).asarray(divisor, dtype=x.dtype)
-        return kernels.avg_pool2d(x, g, self.divisor)
+        self.kernels = fast.choose_kernels(device_of(x))
+        return self.kernels.avg_pool2d(x, g, self.divisor)
 
     def backward(self, gy):
-        return kernels.avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy), self.g,
-                                           self.divisor)
+        return self.kernels.avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
+                                                self.g, self.divisor)
 
 
 @_batched
@@ -106,6 +125,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """Mean over KH x KW windows (torch.nn.functional.avg_pool2d). Padding counts as zeros
     in the divisor if count_include_pad; divisor_override replaces the divisor."""
+    check_float("avg_pool2d", input)
     g = pool_geometry(input.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     if divisor_override is not None and divisor_override == 0:
         raise ValueError("avg_pool2d: divisor_override must not be zero")
@@ -119,6 +139,9 @@ def _output_size(op, x, output_size):
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
                          f"got shape {tuple(x.shape)}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{op}: expected an input of at least 1x1 pixels, got shape "
+                         f"{tuple(x.shape)}")
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size, output_size)
     OH, OW = (x.shape[2 + i] if s is None else int(s) for i, s in enumerate(output_size))
@@ -132,19 +155,20 @@ class AdaptiveAvgPool2d(Function):
     Saves nothing but x's shape."""
 
     def forward(self, x, OH, OW):
-        self.x_shape = x.shape
-        return kernels.adaptive_avg_pool2d(x, OH, OW)
+        self.x_shape, self.kernels = x.shape, fast.choose_kernels(device_of(x))
+        return self.kernels.adaptive_avg_pool2d(x, OH, OW)
 
     def backward(self, gy):
-        return kernels.adaptive_avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
-                                                    self.x_shape)
+        return self.kernels.adaptive_avg_pool2d_backward(
+            get_array_module(gy).ascontiguousarray(gy), self.x_shape)
 
 
 class AdaptiveMaxPool2d(MaxPool2d):
     """Max over the adaptive bins; backward as MaxPool2d's (saves the argmax)."""
 
     def forward(self, x, OH, OW, indices=None):
-        y, argmax = kernels.adaptive_max_pool2d(x, OH, OW)
+        self.kernels = fast.choose_kernels(device_of(x))
+        y, argmax = self.kernels.adaptive_max_pool2d(x, OH, OW)
         self.save_for_backward(argmax)
         self.x_shape = x.shape
         if indices is not None:
@@ -155,6 +179,7 @@ class AdaptiveMaxPool2d(MaxPool2d):
 @_batched
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (torch.nn.functional.adaptive_avg_pool2d)."""
+    check_float("adaptive_avg_pool2d", input)
     OH, OW = _output_size("adaptive_avg_pool2d", input, output_size)
     return AdaptiveAvgPool2d.apply(input, OH=OH, OW=OW)
 
@@ -162,6 +187,7 @@ def adaptive_avg_pool2d(input, output_size):
 @_batched
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max pooling to a fixed output size (torch.nn.functional.adaptive_max_pool2d)."""
+    check_float("adaptive_max_pool2d", input)
     OH, OW = _output_size("adaptive_max_pool2d", input, output_size)
     indices = [] if return_indices else None
     y = AdaptiveMaxPool2d.apply(input, OH=OH, OW=OW, indices=indices)

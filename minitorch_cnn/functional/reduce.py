@@ -5,9 +5,15 @@ axes back as size 1 and broadcasts the gradient over them.
 
 Like torch, ``max(x)`` returns one value, while ``max(x, dim)`` returns the pair
 ``(values, indices)``; ``amax(x, dim)`` returns the values only and accepts a tuple of dims.
+
+dtypes as torch: the sum of a bool or integer tensor is int64 ((pred == y).sum() counts);
+mean and var need a floating-point tensor. NaN wins every max and min (NaN is "largest"
+and "smallest"), and its index is the first NaN's.
 """
 import operator
 from collections import namedtuple
+
+import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
@@ -51,7 +57,9 @@ class Sum(Function):
     """y = sum_i x_i;  dy/dx_i = 1.  Saves nothing (only the shape)."""
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return x.sum(axis=axes, keepdims=keepdim)
+        # bool and integers sum in int64, as torch (NumPy would give uint64 for uint8)
+        return x.sum(axis=axes, keepdims=keepdim,
+                     dtype=np.int64 if x.dtype.kind in "biu" else None)
 
     def backward(self, g):
         g = _expand_back(g, self.shape, self.axes, self.keepdim)
@@ -89,17 +97,22 @@ class Var(Function):
 class Extreme(Function):
     """y = max_i x_i (or min) over ``axes``; the gradient is split evenly between
     the entries that tie for the extreme (torch's rule for max(x) and amax).
+    A NaN entry makes y NaN. Then, as torch: max(x) and min(x) (``nan_ties``) split the
+    gradient between the NaN entries; amax and amin give the slice a NaN gradient.
     Saves a boolean mask of the winners and their count per slice."""
-    def forward(self, x, axes, keepdim, is_max):
+    def forward(self, x, axes, keepdim, is_max, nan_ties=False):
         y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
         mask = x == y
+        if nan_ties and x.dtype.kind == "f" and get_array_module(x).isnan(y).any():
+            mask = get_array_module(x).isnan(x)          # (axes are all axes here)
         self.save_for_backward(mask, mask.sum(axis=axes, keepdims=True).astype(x.dtype))
         self.axes, self.keepdim, self.shape = axes, keepdim, x.shape
         return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
     def backward(self, g):
         mask, count = self.saved
-        return _expand_back(g, self.shape, self.axes, self.keepdim) * mask / count
+        with np.errstate(divide="ignore", invalid="ignore"):  # no winner (NaN): 0/0 = NaN
+            return _expand_back(g, self.shape, self.axes, self.keepdim) * mask / count
 
 
 class Gather(Function):
@@ -127,13 +140,22 @@ def sum(x, dim=None, keepdim=False):
     return Sum.apply(x, axes=_axes("sum", dim, x.ndim), keepdim=keepdim)
 
 
+def _floating(op, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype} (as in torch, "
+                        f"the {op} of integers or bools is not defined); use "
+                        f"t.float().{op}(), e.g. (pred == y).float().mean()")
+
+
 def mean(x, dim=None, keepdim=False):
+    _floating("mean", x)
     return Mean.apply(x, axes=_axes("mean", dim, x.ndim), keepdim=keepdim)
 
 
 def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
     """Variance over ``dim``, divided by n - 1 (``unbiased``) or n; ``correction=c``
     divides by n - c (torch's newer spelling) and overrides ``unbiased``."""
+    _floating("var", x)
     if correction is None:
         correction = 1 if unbiased else 0
     return Var.apply(x, axes=_axes("var", dim, x.ndim), keepdim=keepdim, correction=correction)
@@ -145,7 +167,8 @@ min_result = namedtuple("min", ["values", "indices"])
 
 def _extreme(op, x, dim, keepdim, is_max):
     if dim is None:
-        return Extreme.apply(x, axes=_axes(op, None, x.ndim), keepdim=keepdim, is_max=is_max)
+        return Extreme.apply(x, axes=_axes(op, None, x.ndim), keepdim=keepdim, is_max=is_max,
+                             nan_ties=True)
     if isinstance(dim, (tuple, list, Tensor)):
         raise TypeError(f"{op}: dim must be one int (or None); use a{op}(x, dim=(..)) to "
                         f"reduce over several dims")

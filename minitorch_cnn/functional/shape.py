@@ -9,13 +9,14 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import autograd, backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .dtypes import promote, result_type
 
 __all__ = ["reshape", "flatten", "unsqueeze", "squeeze", "permute", "transpose", "expand",
-           "clone", "getitem", "cat", "stack", "split", "chunk", "pad", "to_copy"]
+           "clone", "getitem", "setitem", "cat", "stack", "split", "chunk", "pad", "to_copy"]
 
 
 def _dims(args):
@@ -211,6 +212,68 @@ def getitem(x, index):
     return GetItem.apply(x, index=index)
 
 
+class SetItem(Function):
+    """x[index] = v, written into x's own memory (the tensor keeps its identity, and its
+    views see the change, as in torch).
+
+    dL/dx (before the write) = dL/dx (after) with the overwritten entries zeroed: they no
+    longer reach the output;  dL/dv = dL/dx (after) at the written entries (the engine sums
+    it back over the entries v was broadcast to).  Saves the index only.
+    """
+    def forward(self, x, v, index):
+        self.index = index
+        x[index] = v
+        return x
+
+    def backward(self, g):
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = g.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            gv = g[self.index]
+        return gx, gv
+
+
+def setitem(x, index, value):
+    """``x[index] = value`` in place (the indices getitem takes; value a number, a list,
+    an array or a Tensor that broadcasts to x[index]).
+
+    Inside the graph (value or x needs a gradient), x becomes the output of a SetItem op,
+    as torch's CopySlices; a leaf that requires grad refuses, as in torch. Any op that saved
+    x's old numbers for its backward then refuses to run backward (autograd.mark_written)."""
+    if not isinstance(value, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)) \
+            and not backend.is_cupy_array(value):
+        raise TypeError(f"setitem: can't assign a {type(value).__name__} to a tensor; "
+                        f"expected a number, a list, an array or a Tensor")
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        raise TypeError(f"setitem: can't assign a {value.dtype} array to a {x.dtype} tensor")
+    grad = autograd.is_grad_enabled()
+    if grad and x.requires_grad and x.grad_fn is None:
+        raise RuntimeError("a leaf tensor that requires grad is being used in an in-place "
+                           "operation (t[i] = v); do it under no_grad(), or build a new "
+                           "tensor (t = t.clone(); t[i] = v)")
+    parts = index if isinstance(index, tuple) else (index,)
+    index = tuple(p for part in parts for p in _index_part(part, x.device))
+    raw = value.data if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor) and value.device != x.device:
+        raise RuntimeError(f"setitem: the value is on {value.device}, the tensor on "
+                           f"{x.device}; move it with value.to({x.device!r})")
+    try:
+        if grad and (x.requires_grad or getattr(value, "requires_grad", False)):
+            # x as an input: its graph node if it has one, else its numbers (a constant)
+            out = SetItem.apply(x if x.grad_fn is not None else x.data, value, index=index)
+            x.grad_fn, x.requires_grad = out.grad_fn, True
+        else:
+            x.data[index] = raw
+    except (IndexError, ValueError) as e:
+        raise type(e)(f"setitem: {e} (tensor of shape {tuple(x.shape)}, value of shape "
+                      f"{tuple(getattr(raw, 'shape', ()))})") from None
+    autograd.mark_written(x.data)
+
+
 # ------------------------------------------------- joining and splitting
 class Cat(Function):
     """y = [x_1, x_2, ...] joined along ``dim``;  dL/dx_k is y's slice of x_k."""
@@ -236,6 +299,13 @@ def _same_rank(op, tensors):
     return ndim
 
 
+def _one_dtype(tensors):
+    """Mixed dtypes promote as in torch (float32 with int64: float32), not as NumPy's
+    concatenate would (float64)."""
+    dtype = result_type(*tensors)
+    return promote(dtype, *tensors)
+
+
 def cat(tensors, dim=0):
     """Join tensors along an existing dim; the other dims must agree."""
     ndim = _same_rank("cat", tensors)
@@ -247,7 +317,7 @@ def cat(tensors, dim=0):
         if any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != d):
             raise ValueError(f"cat: shapes {[tuple(t.shape) for t in tensors]} differ outside "
                              f"dim {d}")
-    return Cat.apply(*tensors, dim=d)
+    return Cat.apply(*_one_dtype(tensors), dim=d)
 
 
 class Stack(Function):
@@ -266,7 +336,7 @@ def stack(tensors, dim=0):
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ValueError(f"stack: expects tensors of one shape, got "
                          f"{[tuple(t.shape) for t in tensors]}")
-    return Stack.apply(*tensors, dim=_dim("stack", dim, ndim + 1))
+    return Stack.apply(*_one_dtype(tensors), dim=_dim("stack", dim, ndim + 1))
 
 
 def split(x, split_size_or_sections, dim=0):

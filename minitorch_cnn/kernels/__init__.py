@@ -15,6 +15,8 @@ glossary live in ``reference.py``.
 """
 import importlib
 
+import numpy as np
+
 from .. import backend
 from . import reference
 
@@ -34,6 +36,9 @@ _CPU_FAMILY = {
     "silu_backward": "elementwise", "sgd_update": "elementwise",
 }
 _loaded = {}                 # (tier, name) -> function, filled as kernels are first used
+# the fast tiers are compiled for these; any other dtype that reaches a kernel (the ops
+# check first: integer max pooling, say) runs the reference version, not a Numba error
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def tier(device):
@@ -45,7 +50,7 @@ def tier(device):
 
 def _impl(a, name):
     """Kernel ``name`` of the tier that runs on array ``a``."""
-    key = (tier(backend.device_of(a)), name)
+    key = (tier(backend.device_of(a)) if a.dtype in _FAST_DTYPES else "reference", name)
     fn = _loaded.get(key)
     if fn is None:
         if key[0] == "numba":

@@ -85,7 +85,8 @@ _SOURCES = {
         }
         dx = s;
     """),
-    # y, argmax (N, C, OH, OW): the largest tap and its flat index ih*W + iw (first wins)
+    # y, argmax (N, C, OH, OW): the largest tap and its flat index ih*W + iw (first wins;
+    # NaN beats every number, the last NaN wins, as in reference.py and torch)
     "max_pool2d": ("raw T x, " + _GEOM, "T y, int64 argmax", """
         const long long ow = i % OW, oh = (i / OW) % OH, nc = i / (OH * OW);
         T best = 0;
@@ -97,7 +98,7 @@ _SOURCES = {
                 const long long iw = ow * SW - PW + kw * DW;
                 if (iw < 0 || iw >= W) continue;
                 const T v = x[(nc * H + ih) * W + iw];
-                if (where < 0 || v > best) { best = v; where = ih * W + iw; }
+                if (where < 0 || v > best || isnan(v)) { best = v; where = ih * W + iw; }
             }
         }
         y = best;

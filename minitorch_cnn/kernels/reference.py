@@ -165,21 +165,24 @@ def _tap_index(kh, kw, g, xp):
 
 def max_pool2d(x, g):
     """y = the largest entry of each window, and argmax = where it was (flat index ih*W + iw
-    into its (H, W) plane, as torch's return_indices gives). Padding never wins (-inf).
-    Ties go to the first tap in row-major order, as in torch.
+    into its (H, W) plane, as torch's return_indices gives). Padding never wins.
+    Ties go to the first tap in row-major order, as in torch; a NaN beats every number
+    (the window's max is NaN, and its gradient goes to the NaN: the last one, as torch's
+    kernels scan). Each tap is taken if it is the window's first pixel, larger, or NaN.
 
     x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int64
     """
     xp = get_array_module(x)
-    xpad = _pad(x, g, value=-np.inf)
-    y = xp.full(x.shape[:2] + (g.OH, g.OW), -np.inf, dtype=x.dtype)
-    argmax = xp.zeros(y.shape, dtype=np.int64)
+    xpad = _pad(x, g)
+    y = xp.zeros(x.shape[:2] + (g.OH, g.OW), dtype=x.dtype)
+    argmax = xp.full(y.shape, -1, dtype=np.int64)             # -1: nothing taken yet
     for kh in range(g.KH):
         for kw in range(g.KW):
             tap = _tap(xpad, kh, kw, g)
-            better = tap > y
-            y = xp.where(better, tap, y)
-            argmax = xp.where(better, _tap_index(kh, kw, g, xp), argmax)
+            index = _tap_index(kh, kw, g, xp)                 # -1 where the tap is padding
+            take = (index >= 0) & ((argmax < 0) | (tap > y) | (tap != tap))   # x != x: NaN
+            y = xp.where(take, tap, y)
+            argmax = xp.where(take, index, argmax)
     return y, argmax
 
 
@@ -251,8 +254,8 @@ def adaptive_avg_pool2d_backward(gy, x_shape):
 
 
 def adaptive_max_pool2d(x, OH, OW):
-    """Max over torch's adaptive bins; returns (y, argmax) as max_pool2d does
-    (its backward is max_pool2d_backward)."""
+    """Max over torch's adaptive bins; returns (y, argmax) as max_pool2d does, with its
+    rules for ties and NaN (its backward is max_pool2d_backward)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     y = xp.empty((N, C, OH, OW), dtype=x.dtype)
@@ -261,6 +264,9 @@ def adaptive_max_pool2d(x, OH, OW):
         for ow, (w0, w1) in enumerate(_adaptive_bins(W, OW)):
             win = x[:, :, h0:h1, w0:w1].reshape(N, C, -1)
             k = win.argmax(axis=2)                                  # first max, row-major
+            nan = win != win                                        # a NaN wins: the last
+            last_nan = nan.shape[2] - 1 - nan[..., ::-1].argmax(axis=2)
+            k = xp.where(nan.any(axis=2), last_nan, k)
             y[:, :, oh, ow] = xp.take_along_axis(win, k[..., None], axis=2)[..., 0]
             argmax[:, :, oh, ow] = (h0 + k // (w1 - w0)) * W + w0 + k % (w1 - w0)
     return y, argmax
@@ -444,10 +450,11 @@ def clamp(x, lo, hi):
 
 def band_backward(g, y, lo, hi):
     """The backward of y = clip(x, lo, hi) (ReLU: lo = 0, hi = inf; ReLU6: 0, 6): the
-    gradient passes where lo < y < hi and is 0 elsewhere, kinks included (as torch).
-    From y, not x: inside the band y = x, outside it y sits on a bound."""
+    gradient is 0 where y <= lo or y >= hi, kinks included, and passes elsewhere: inside
+    the band and at NaN (as torch's relu and hardtanh). From y, not x: inside the band
+    y = x, outside it y sits on a bound."""
     xp = get_array_module(g)
-    return xp.where((y > lo) & (y < hi), g, xp.zeros((), dtype=g.dtype))
+    return xp.where((y <= lo) | (y >= hi), xp.zeros((), dtype=g.dtype), g)
 
 
 # --------------------------------------------------------------- SiLU (swish)

@@ -12,10 +12,11 @@ transition (BN-ReLU-1x1 conv-2x2 avg pool) halves H and W and keeps a fraction
 Memory. Done naively, layer l keeps its concatenation (for BN's backward), the BN output
 and the ReLU mask (for conv1x1's backward): copies of size O(l k) at every layer, O(L^2 k)
 for a block. With ``memory_efficient=True`` (the default) the bottleneck
-concat-BN-ReLU-conv1x1 runs inside ``Recompute``: the forward keeps only references to the
-block's feature maps (which the block holds anyway) and the bottleneck's bn_size*k-channel
-output; the backward recomputes the concatenation and the BN-ReLU for one layer at a time
-(Pleiss et al. 2017 do the same with shared buffers). Memory per block falls to O(L k);
+concat-BN-ReLU-conv1x1 runs under ``utils.checkpoint.checkpoint``: the forward keeps only
+references to the block's feature maps (which the block holds anyway) and the bottleneck's
+bn_size*k-channel output; the backward recomputes the concatenation and the BN-ReLU for one
+layer at a time (Pleiss et al. 2017 do the same with shared buffers), and checkpoint puts
+norm1's running statistics back after the recomputation. Memory per block falls to O(L k);
 the price is running the bottleneck twice.
 
 ``densenet121/161/169/201`` follow torchvision's layout and parameter names
@@ -25,38 +26,8 @@ the price is running the bottleneck twice.
 from collections import OrderedDict
 
 from .. import nn
-from ..autograd import Function, no_grad, enable_grad, is_grad_enabled
 from ..nn import functional as F
-from ..tensor import Tensor
-
-
-class Recompute(Function):
-    """y = fn(*inputs) without keeping fn's intermediate arrays; backward runs fn again.
-
-    Keeps: the input arrays (references, no copies), ``fn`` and ``buffers``, the state fn
-    changes as a side effect (BatchNorm's running statistics). ``fn`` must be deterministic
-    (no dropout), and forward hooks on its modules fire again when it is recomputed. The
-    gradients of fn's parameters accumulate into their ``.grad`` during the inner backward,
-    as they would in one big graph.
-    """
-    def forward(self, *inputs, fn, buffers=()):
-        self.fn, self.buffers = fn, buffers
-        self.save_for_backward(*inputs)
-        with no_grad():
-            return fn(*[Tensor(a) for a in inputs]).data
-
-    def backward(self, g):
-        inputs = [Tensor(a, requires_grad=need) for a, need in
-                  zip(self.saved, self.needs_input_grad)]
-        # the recomputation is not a second forward pass: the running statistics must not
-        # move again, so put them back afterwards
-        kept = [(b, b.data.copy()) for b in self.buffers]
-        with enable_grad():
-            out = self.fn(*inputs)
-        for b, data in kept:
-            b.data = data
-        out.backward(g)
-        return tuple(t.grad.data if t.grad is not None else None for t in inputs)
+from ..utils.checkpoint import checkpoint
 
 
 class _DenseLayer(nn.Module):
@@ -80,11 +51,9 @@ class _DenseLayer(nn.Module):
 
     def forward(self, features):
         """features: the list [x_0, ..., x_{l-1}]; returns x_l, (N, k, H, W)."""
-        if (self.memory_efficient and is_grad_enabled()
-                and any(t.requires_grad for t in features)):
-            b = Recompute.apply(*features, fn=self.bottleneck,
-                                buffers=list(self.norm1.buffers()))
-        else:   # nothing to differentiate w.r.t. the inputs: no graph to save memory on
+        if self.memory_efficient:     # keep only the features; recompute in backward
+            b = checkpoint(self.bottleneck, *features)
+        else:
             b = self.bottleneck(*features)
         new = self.conv2(self.relu2(self.norm2(b)))
         if self.drop_rate > 0:

@@ -4,6 +4,8 @@ Each family module lists its builders in a ``BUILDERS`` dict (name -> function);
 this file gathers them explicitly, family by family (no registration by import
 side effects).
 """
+import difflib
+
 from . import (lenet, alexnet, vgg, nin, googlenet, resnet, densenet, fractalnet, mobilenet,
                efficientnet)
 
@@ -24,9 +26,28 @@ def list_models():
     return list(_all_builders())
 
 
+class UnknownModelError(ValueError):
+    """A model name that no builder has; the message names the closest ones."""
+
+
+def check_name(name):
+    """``name`` if a builder has it, else UnknownModelError naming the closest builders
+    (by ``difflib``'s similarity of the names)."""
+    builders = _all_builders()
+    if name in builders:
+        return name
+    if not isinstance(name, str):
+        raise UnknownModelError(f"a model name must be a string such as 'resnet18', got "
+                                f"{type(name).__name__} {name!r}")
+    close = difflib.get_close_matches(name.lower(), list(builders), n=4, cutoff=0.5)
+    hint = (f"did you mean {', '.join(close)}?" if close else
+            f"no builder has a similar name")
+    raise UnknownModelError(f"unknown model {name!r}: {hint} (all {len(builders)} are "
+                            f"listed by `python -m minitorch_cnn models` and "
+                            f"models.list_models())")
+
+
 def create(name, **kwargs):
     """Build model ``name`` (a builder name such as ``vgg16_bn``) with ``kwargs``."""
-    builders = _all_builders()
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(builders)}")
-    return builders[name](**kwargs)
+    check_name(name)
+    return _all_builders()[name](**kwargs)

@@ -9,7 +9,9 @@ import numpy as np
 
 from .. import fast
 from .. import functional as F
+from ..functional.dtypes import mismatch_message
 from ..functional.geometry import check_groups, conv_args, conv_geometry, pair
+from ..functional.norm import one_value_per_channel
 from ..tensor import Tensor, empty
 from . import init
 from .module import Module, Parameter
@@ -59,6 +61,8 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        if x.dtype != self.weight.dtype:          # shapes: checked by the geometry
+            raise TypeError(mismatch_message(self._name(), x.dtype, self.weight.dtype))
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups, name=self._name())
 
@@ -214,6 +218,12 @@ class _BatchNorm(Module):
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected input with {self.num_features} channels, got "
                              f"{x.shape[1]} (input shape {tuple(x.shape)})")
+        own = self.weight if self.weight is not None else self.running_mean
+        if own is not None and x.dtype != own.dtype:
+            raise TypeError(mismatch_message(name, x.dtype, own.dtype, "weight" if own is
+                                             self.weight else "running statistics"))
+        if self.training and x.shape[0] * math.prod(x.shape[2:]) <= 1:
+            raise ValueError(one_value_per_channel(name, x.shape))      # before any update
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data = self.num_batches_tracked.data + 1

@@ -2,6 +2,7 @@
 import math
 
 from .. import functional as F
+from ..functional.dtypes import mismatch_message
 from ..tensor import empty
 from . import init
 from .module import Module, Parameter
@@ -41,9 +42,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        if x.shape[-1] != self.in_features:
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input with {self.in_features} features in "
                              f"the last dim, got shape {tuple(x.shape)}")
+        if x.dtype != self.weight.dtype:
+            raise TypeError(mismatch_message(repr(self), x.dtype, self.weight.dtype))
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):

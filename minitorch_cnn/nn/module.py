@@ -25,6 +25,22 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+_global_forward_pre_hooks = {}
+
+
+def register_module_forward_pre_hook(hook):
+    """Call ``hook(module, inputs)`` before the forward of every module (PyTorch's
+    ``torch.nn.modules.module.register_module_forward_pre_hook``); ``utils.checkpoint``
+    uses it to see which modules a recomputation runs. Returns a handle with ``remove()``."""
+    return _add_hook(_global_forward_pre_hooks, hook)
+
+
+def _add_hook(hooks, hook):
+    key = object()
+    hooks[key] = hook
+    return _HookHandle(hooks, key)
+
+
 class Module:
     """Base class of every layer and network: define ``forward`` and call the module."""
 
@@ -93,20 +109,28 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        pre = self.__dict__.get("_forward_pre_hooks", {})
+        for hook in (*_global_forward_pre_hooks.values(), *pre.values()):
+            res = hook(self, args)
+            if res is not None:               # a pre-hook may replace the inputs
+                args = res if isinstance(res, tuple) else (res,)
         out = self.forward(*args, **kwargs)
-        for hook in self.__dict__.get("_forward_hooks", {}).values():
+        for hook in tuple(self.__dict__.get("_forward_hooks", {}).values()):
             res = hook(self, args, out)
             if res is not None:
                 out = res
         return out
 
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward; it may return new inputs (a
+        tuple, or one value). Returns a handle with ``remove()``."""
+        return _add_hook(self.__dict__.setdefault("_forward_pre_hooks", {}), hook)
+
     def register_forward_hook(self, hook):
         """Call ``hook(module, inputs, output)`` after every forward (used by the
-        analysis tools to see each layer's output). Returns a handle with ``remove()``."""
-        hooks = self.__dict__.setdefault("_forward_hooks", {})
-        key = object()
-        hooks[key] = hook
-        return _HookHandle(hooks, key)
+        analysis tools to see each layer's output); it may return a new output. Returns a
+        handle with ``remove()``."""
+        return _add_hook(self.__dict__.setdefault("_forward_hooks", {}), hook)
 
     def train(self, mode=True):
         for m in self.modules():
@@ -249,11 +273,14 @@ class Module:
         (in place, as ``torch.nn.Module.to``)."""
         if device is not None and not isinstance(device, str):
             device, dtype = None, device
+        dt = None if dtype is None else np.dtype(dtype)
+        if dt is not None and dt not in (np.float32, np.float64):      # check before moving
+            raise TypeError(f"{type(self).__name__}.to: expected dtype float32 or float64 "
+                            f"(minitorch_cnn computes in those two), got {dt}")
         if device is not None:
             dev = backend.normalize_device(device)
             self._apply_to_tensors(lambda a: backend.to_device(a, dev))
-        if dtype is not None:
-            dt = np.dtype(dtype)
+        if dt is not None:
             self._apply_to_tensors(lambda a: a.astype(dt) if a.dtype.kind == "f" else a)
         return self
 

@@ -11,8 +11,18 @@ with ``SequentialLR`` instead. ``ReduceLROnPlateau`` reacts to a metric and so
 keeps its own state.
 
 Constructing a scheduler applies epoch 0 at once (a warm-up starts low).
+
+Resuming a run of another length. A scheduler's ``plan`` names the hyper-parameters that
+shape its schedule (``T_max`` for the cosine, ``milestones`` for MultiStepLR, ...), and
+``horizon`` is the number of epochs it was planned for (None when the schedule has no
+end). ``load_progress(state_dict)`` restores the position in the schedule (epoch count,
+base rates) but keeps the plan this scheduler was built with, so a run resumed with
+more epochs follows a schedule re-planned for its new length instead of the old one
+(a cosine planned for 30 epochs gives lr = 0 at epoch 31). A scheduler whose ``plan`` is
+None cannot be re-planned.
 """
 import bisect
+import copy
 import math
 
 from .optimizer import Optimizer
@@ -51,20 +61,91 @@ class LRScheduler:
         """The rates set by the last ``step()``, one per parameter group."""
         return list(self._last_lr)
 
+    # the hyper-parameters that shape the schedule (None: unknown, cannot be re-planned)
+    plan = None
+
+    @property
+    def horizon(self):
+        """Epochs the schedule was planned for, or None if it has no end."""
+        return None
+
     def state_dict(self):
         """Everything but the optimizer (numbers and lists: JSON-friendly)."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Restore a state saved by ``state_dict`` of a scheduler of this same kind."""
+        _check_state_keys(self, state_dict)
         self.__dict__.update(state_dict)
+
+    def plan_state(self):
+        """{name: value} of the hyper-parameters in ``plan`` (copies)."""
+        if self.plan is None:
+            raise TypeError(f"{type(self).__name__} does not declare its plan (the "
+                            f"hyper-parameters that shape it), so it cannot be re-planned")
+        return {k: copy.deepcopy(getattr(self, k)) for k in self.plan}
+
+    def _set_plan(self, plan):
+        for k, v in plan.items():
+            setattr(self, k, v)
+
+    def load_progress(self, state_dict):
+        """Load ``state_dict`` but keep this scheduler's own plan: resume at the saved
+        epoch on the schedule this scheduler was built for. Every group's lr is set to
+        the re-planned rate for the next epoch. Returns ``{name: (saved, now)}`` for the
+        plan entries that differ (empty: the same schedule)."""
+        mine = self.plan_state()            # raises for a scheduler without a plan
+        before = self.state_dict()
+        self.load_state_dict(state_dict)
+        saved = self.plan_state()
+        self._set_plan(mine)
+        changed = _plan_changes(saved, mine)
+        if changed:
+            try:
+                lrs = self.get_lr()
+            except Exception:
+                self.load_state_dict(before)        # leave the scheduler as it was
+                raise
+            for group, lr in zip(self.optimizer.param_groups, lrs):
+                group["lr"] = lr
+            self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        return changed
 
     def __repr__(self):
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self._last_lr})"
 
 
+def _check_state_keys(scheduler, state_dict):
+    """Refuse a state dict of another kind of scheduler (its keys differ from ours)."""
+    name = type(scheduler).__name__
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"{name}.load_state_dict: expected a dict (from state_dict()), got "
+                        f"{type(state_dict).__name__}")
+    ours, theirs = set(scheduler.state_dict()), set(state_dict)
+    if ours != theirs:
+        missing, extra = sorted(ours - theirs), sorted(theirs - ours)
+        raise ValueError(f"{name}.load_state_dict: the state dict is not one of a {name} "
+                         f"(missing {missing}, unexpected {extra}); was it saved from another "
+                         f"kind of scheduler?")
+
+
+def _plan_changes(saved, mine, prefix=""):
+    """{name: (saved, now)} for the plan entries that differ, sub-schedulers flattened."""
+    changed = {}
+    for k in mine:
+        if k == "schedulers":
+            for i, (a, b) in enumerate(zip(saved[k], mine[k])):
+                changed.update(_plan_changes(a, b, f"{prefix}schedulers[{i}]."))
+        elif saved.get(k) != mine[k]:
+            changed[prefix + k] = (saved.get(k), mine[k])
+    return changed
+
+
 class StepLR(LRScheduler):
     """lr = base_lr * gamma ** (epoch // step_size): multiply by gamma every
     ``step_size`` epochs (torchvision's ImageNet recipe: lr 0.1, /10 every 30 epochs)."""
+
+    plan = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if step_size < 1:
@@ -81,6 +162,8 @@ class MultiStepLR(LRScheduler):
     """lr = base_lr * gamma ** (number of milestones <= epoch) (ResNet on CIFAR:
     lr 0.1, /10 at 32k and 48k iterations)."""
 
+    plan = ("milestones", "gamma")
+
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = sorted(milestones)
         self.gamma = gamma
@@ -96,11 +179,17 @@ class CosineAnnealingLR(LRScheduler):
     (SGDR, Loshchilov & Hutter, without restarts): from base_lr down to eta_min at
     epoch T_max (beyond it the cosine climbs back, as in PyTorch)."""
 
+    plan = ("T_max", "eta_min")
+
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         if T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
+
+    @property
+    def horizon(self):
+        return self.T_max
 
     def get_lr(self):
         cos = math.cos(math.pi * self.last_epoch / self.T_max)
@@ -117,6 +206,8 @@ class LinearLR(LRScheduler):
     With ``end_factor=1`` this is the gradual linear warm-up of Goyal et al.
     ("Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour").
     """
+
+    plan = ("start_factor", "end_factor", "total_iters")
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
                  last_epoch=-1):
@@ -170,6 +261,29 @@ class SequentialLR(LRScheduler):
         scheduler.last_epoch = self.last_epoch - start
         return scheduler.get_lr()
 
+    @property
+    def plan(self):
+        """The milestones and each phase's own plan (None if a phase has none)."""
+        if any(s.plan is None for s in self.schedulers):
+            return None
+        return ("milestones", "schedulers")
+
+    @property
+    def horizon(self):
+        last = self.schedulers[-1].horizon
+        return None if last is None else (self.milestones[-1] if self.milestones else 0) + last
+
+    def plan_state(self):
+        if self.plan is None:
+            return super().plan_state()             # raises: a phase cannot be re-planned
+        return {"milestones": list(self.milestones),
+                "schedulers": [s.plan_state() for s in self.schedulers]}
+
+    def _set_plan(self, plan):
+        self.milestones = list(plan["milestones"])
+        for s, p in zip(self.schedulers, plan["schedulers"]):
+            s._set_plan(p)
+
     def state_dict(self):
         state = {k: v for k, v in self.__dict__.items()
                  if k not in ("optimizer", "schedulers")}
@@ -177,9 +291,16 @@ class SequentialLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict):
+        _check_state_keys(self, state_dict)
         state = dict(state_dict)
-        for s, saved in zip(self.schedulers, state.pop("schedulers")):
-            s.load_state_dict(saved)
+        saved = state.pop("schedulers")
+        if len(saved) != len(self.schedulers):
+            raise ValueError(f"SequentialLR.load_state_dict: the state dict has {len(saved)} "
+                             f"phases, this scheduler has {len(self.schedulers)}")
+        for s, sd in zip(self.schedulers, saved):
+            _check_state_keys(s, sd)
+        for s, sd in zip(self.schedulers, saved):
+            s.load_state_dict(sd)
         self.__dict__.update(state)
 
 
@@ -261,11 +382,24 @@ class ReduceLROnPlateau:
     def get_last_lr(self):
         return list(self._last_lr)
 
+    # Nothing here depends on the run's length: resuming restores the whole state.
+    plan = ()
+    horizon = None
+
     def state_dict(self):
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        _check_state_keys(self, state_dict)
         self.__dict__.update(state_dict)
+
+    def plan_state(self):
+        return {}
+
+    def load_progress(self, state_dict):
+        """As ``load_state_dict``: a plateau schedule has no length to re-plan."""
+        self.load_state_dict(state_dict)
+        return {}
 
     def __repr__(self):
         return (f"ReduceLROnPlateau(mode={self.mode!r}, factor={self.factor}, "

@@ -127,11 +127,19 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restore hyper-parameters and per-parameter state saved by ``state_dict``.
 
-        The groups must hold the same numbers of parameters as when saved. State
-        arrays are copied onto each parameter's device and dtype (the step count
+        The groups must hold the same numbers of parameters as when saved, and each
+        saved buffer the shape of its parameter. Everything is checked before anything
+        is changed, so a state dict that does not fit leaves the optimizer as it was.
+        State arrays are copied onto each parameter's device and dtype (the step count
         stays a number), so a checkpoint saved on the GPU loads on the CPU.
         """
         name = type(self).__name__
+        if not (isinstance(state_dict, dict) and "param_groups" in state_dict
+                and "state" in state_dict):
+            got = list(state_dict)[:6] if isinstance(state_dict, dict) else \
+                type(state_dict).__name__
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups' (from optimizer.state_dict()), got {got}")
         saved = state_dict["param_groups"]
         if len(saved) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved)} "
@@ -145,11 +153,23 @@ class Optimizer:
         for group, saved_group in zip(self.param_groups, saved):
             for i, p in zip(saved_group["params"], group["params"]):
                 by_index[int(i)] = p
-            group.update({k: v for k, v in saved_group.items() if k != "params"})
-        self.state = {}
+        new_state = {}
         for i, s in state_dict["state"].items():
-            p = by_index[int(i)]
-            self.state[p] = {k: _to_param(v, p) for k, v in s.items()}
+            p = by_index.get(int(i))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but the "
+                                 f"groups number only {len(by_index)} parameters")
+            for k, v in s.items():
+                shape = getattr(v.data if isinstance(v, Tensor) else v, "shape", None)
+                if shape is not None and shape != () and tuple(shape) != tuple(p.shape):
+                    raise ValueError(f"{name}.load_state_dict: state '{k}' of parameter {i} "
+                                     f"has shape {tuple(shape)}, the parameter has "
+                                     f"{tuple(p.shape)}; was it saved for another model?")
+            new_state[p] = {k: _to_param(v, p) for k, v in s.items()}
+        # all checked: now change the optimizer
+        for group, saved_group in zip(self.param_groups, saved):
+            group.update({k: v for k, v in saved_group.items() if k != "params"})
+        self.state = new_state
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
