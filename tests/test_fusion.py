@@ -9,7 +9,8 @@ import torch.nn.functional as TF
 import minitorch_cnn as mt
 import minitorch_cnn.nn.functional as F
 from minitorch_cnn import analysis, kernels, models, nn
-from minitorch_cnn.models import mobilenet, resnet, vgg
+from minitorch_cnn.models import mobilenet, resnet, resnet_cifar, vgg
+from minitorch_cnn.models.densenet import DenseNet
 from minitorch_cnn.models.mobilenet import MobileNetV2
 from minitorch_cnn.models.resnet import Bottleneck, PreActBottleneck, ResNet
 
@@ -118,7 +119,7 @@ def test_sequential_runs_each_module_as_it_is(monkeypatch):
 def test_hooks_see_the_fused_layers():
     """A forward hook on a fused layer sees it run with its fused output; the summary and
     the profiler's layer list show the fused types."""
-    model = resnet.resnet20(num_classes=10)
+    model = resnet_cifar.resnet20(num_classes=10)
     block = model.layer1[0]
     assert type(block.bn1).__name__ == "BatchNormReLU2d" and type(block.relu1) is nn.Identity
     assert type(block.bn2).__name__ == "BatchNormAddReLU2d"
@@ -134,24 +135,25 @@ def test_hooks_see_the_fused_layers():
 def _tiny(name):
     """Small members of each family that fusion changes, as (builder, input size)."""
     return {
-        "resnet20": (lambda **k: resnet.resnet20(**k), 8),
-        "plain20": (lambda **k: resnet.plain20(**k), 8),
+        "resnet20": (lambda **k: resnet_cifar.resnet20(**k), 8),
+        "plain20": (lambda **k: resnet_cifar.plain20(**k), 8),
         "bottleneck": (lambda **k: ResNet(Bottleneck, [2, 1], num_classes=10, planes=(4, 8),
                                           stem="imagenet", **k), 16),
         "preact_bottleneck": (lambda **k: ResNet(PreActBottleneck, [1, 1], num_classes=10,
                                                  planes=(4, 8), stem="cifar", **k), 8),
-        "wrn": (lambda **k: resnet.wrn(10, 1, num_classes=10, **k), 8),
+        "wrn": (lambda **k: resnet_cifar.wrn(10, 1, num_classes=10, **k), 8),
         "vgg11_bn": (lambda **k: vgg.vgg11_bn(num_classes=10, cifar=True, **k), 32),
         "mobilenet_v2": (lambda **k: MobileNetV2(10, width_mult=0.25, cifar=True, **k), 16),
         "mobilenet_v1": (lambda **k: mobilenet.mobilenet_v1_025(10, cifar=True, **k), 32),
         "googlenet": (lambda **k: models.create("googlenet", num_classes=10, cifar=True, **k),
                       16),
+        "densenet": (lambda **k: DenseNet(4, (2, 2), 8, num_classes=10, **k), 16),
     }[name]
 
 
 @pytest.mark.parametrize("name", ["resnet20", "plain20", "bottleneck", "preact_bottleneck",
                                   "wrn", "vgg11_bn", "mobilenet_v2", "mobilenet_v1",
-                                  "googlenet"])
+                                  "googlenet", "densenet"])
 def test_fused_and_plain_models_agree(name):
     """The builders fuse by default; fuse=False keeps the plain modules. Same parameters,
     same state dict names and order, same outputs and gradients (float64, training mode),
@@ -180,11 +182,11 @@ def test_fused_and_plain_models_agree(name):
 def test_stochastic_depth_keeps_the_addition_apart():
     """Stochastic depth scales the branch before the addition at test time: such blocks
     fuse their BN -> ReLU pairs only, and turning it on after fusion is refused."""
-    m = resnet.resnet20(stochastic_depth=0.5)
+    m = resnet_cifar.resnet20(stochastic_depth=0.5)
     assert all(type(b.bn2) is nn.BatchNorm2d and type(b.bn1).__name__ == "BatchNormReLU2d"
                for b in m.blocks())
     with pytest.raises(ValueError, match="stochastic depth"):
-        resnet.resnet20().set_stochastic_depth(0.5)
+        resnet_cifar.resnet20().set_stochastic_depth(0.5)
 
 
 def test_zero_grad_set_to_none_false_keeps_zeroed_tensors():

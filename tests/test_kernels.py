@@ -138,14 +138,13 @@ def test_max_pool_with_nan_and_infinities(device, g):
     go to the first tap, a window of -inf picks its first pixel (never padding)."""
     N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
     PH, PW = min(PH, (DH * (KH - 1) + 1) // 2), min(PW, (DW * (KW - 1) + 1) // 2)
-    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    geom = pool_geometry((N, C, H, W), (KH, KW), (SH, SW), (PH, PW), (DH, DW), False, "test")
     x = np.round(_rand(N, C, H, W))                        # ties
     rng = np.random.default_rng(5)
     x[rng.random(x.shape) < 0.1] = np.nan
     x[rng.random(x.shape) < 0.1] = -np.inf
     x[0, 0] = -np.inf                                      # a whole plane of -inf
-    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW,
-                                   device=device)
+    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, geom, device=device)
     np.testing.assert_array_equal(to_numpy(y), to_numpy(y_ref))
     np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
     assert (to_numpy(a_ref) >= 0).all() and np.isneginf(to_numpy(y_ref)[0, 0]).all()
@@ -163,7 +162,7 @@ def test_other_dtypes_run_the_reference_kernels():
     reference loops rather than fail inside Numba (the ops refuse float16 before)."""
     x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
     with mt.backend.use_kernels("fast"):
-        y, a = kernels.max_pool2d(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+        y, a = kernels.max_pool2d(x, pool_geometry(x.shape, 2, 2, 0, 1, False, "test"))
         assert y.dtype == np.float16 and y.ravel().tolist() == [5, 7, 13, 15]
         assert kernels.clamp(x, 0.0, 6.0).max() == 6
         p, g = np.ones(3, np.float16), np.ones(3, np.float16)

@@ -14,8 +14,9 @@ of this package for each conv, from its geometry and device:
 
 Each unit has a forward and a backward, tested against the story (tests/test_conv.py).
 ``nn.Conv2d.plan(x)`` and ``analysis.summary`` say which one a layer runs. Pooling and
-batch norm have one algorithm each: their fast path is the Numba or CuPy kernel of the
-same name as the reference one, picked by ``kernels.tier``.
+batch norm have one algorithm each: ``choose_kernels`` hands them kernels/reference.py
+itself (their story) under "reference", and otherwise the Numba or CuPy kernels of the
+same names (kernels/__init__.py, by device).
 
 Every knob is a field of ``TUNING`` (one ``Tuning``); change them for a block with
 ``with fast.tuning(winograd_tile=2): ...``. Measurements behind the defaults are in
@@ -27,7 +28,7 @@ from typing import NamedTuple, Optional
 
 from .. import kernels
 
-__all__ = ["Tuning", "TUNING", "tuning", "Plan", "ALGORITHMS", "choose_conv",
+__all__ = ["Tuning", "TUNING", "tuning", "Plan", "ALGORITHMS", "choose_conv", "choose_kernels",
            "depthwise_layout", "winograd_tile", "blocks"]
 
 ALGORITHMS = ("im2col", "blocked_im2col", "pointwise", "depthwise", "winograd")
@@ -137,6 +138,13 @@ def choose_conv(g, device="cpu"):
     layout = depthwise_layout(g) if algorithm == "depthwise" and tier == "numba" else None
     tile = winograd_tile(g.OH, g.OW) if algorithm == "winograd" else None
     return Plan(algorithm, tier, layout, tile)
+
+
+def choose_kernels(device="cpu"):
+    """The kernels of an op with one algorithm (pooling, batch norm) on ``device``: the
+    module kernels/reference.py, the story, under set_kernels("reference"); otherwise
+    the fast tier's functions of the same names (kernels/__init__.py: Numba or CuPy)."""
+    return kernels.reference if kernels.tier(device) == "reference" else kernels
 
 
 def depthwise_layout(g):

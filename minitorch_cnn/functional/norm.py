@@ -2,13 +2,19 @@
 
 Channels are axis 1 throughout: x (N, C, H, W) for images, (N, C) or (N, C, L) for
 batch norm over feature vectors and sequences.
+
+Batch norm's story is the BatchNorm Function below: its docstring has the math, its
+forward and backward call four kernels, which under ``set_kernels("reference")`` are
+kernels/reference.py's few lines of NumPy (``fast.choose_kernels``), and under "fast"
+their Numba or CuPy versions. The fused BN+ReLU and BN+add+ReLU of nn/fused.py are the
+same Function with the activation (and the residual) folded into the same passes.
 """
 import math
 
 
-from .. import backend, kernels
+from .. import backend, fast
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from .dtypes import check_float, check_same_dtype
 
 __all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu", "local_response_norm",
@@ -57,8 +63,9 @@ class BatchNorm(Function):
             return xp.empty_like(x)
         x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
         M = N * x3.shape[2]
+        self.kernels = K = fast.choose_kernels(device_of(x))    # kernels/reference.py to read
         if training:
-            mean, var = kernels.batch_norm_statistics(x3)
+            mean, var = K.batch_norm_statistics(x3)
             if running_mean is not None:        # in place: these are the layer's buffers
                 running_mean *= 1 - momentum
                 running_mean += (momentum * mean).astype(running_mean.dtype)
@@ -70,7 +77,7 @@ class BatchNorm(Function):
         w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
         b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
         r3 = None if residual is None else xp.ascontiguousarray(residual).reshape(x3.shape)
-        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b, band, r3)
+        y = K.batch_norm_apply(x3, mean, inv_std, w, b, band, r3)
         self.save_for_backward(x3, mean, inv_std, w, None if band is None else y)
         self.training, self.M, self.band = training, M, band
         return y.reshape(x.shape)
@@ -79,22 +86,23 @@ class BatchNorm(Function):
         xp = get_array_module(gy)
         if self.empty:
             zeros = xp.zeros(self.C, dtype=gy.dtype)
-            return xp.zeros_like(gy), zeros, zeros, None, None
+            return xp.zeros_like(gy), zeros, zeros, None, None, xp.zeros_like(gy)
         x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
+        K = self.kernels
         g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
         band, g_residual = self.band, None
         if self.needs_input_grad[5:] == (True,):     # dL/dresidual: g through the band
-            g3 = kernels.band_backward(g3, y, *band)
+            g3 = K.band_backward(g3, y, *band)
             y, band, g_residual = None, None, g3.reshape(gy.shape)
-        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std, y, band)
+        sum_g, sum_g_xhat = K.batch_norm_backward_reduce(g3, x3, mean, inv_std, y, band)
         gx = None
         if self.needs_input_grad[0]:
             if self.training:
                 mean_g, mean_g_xhat = sum_g / self.M, sum_g_xhat / self.M
             else:
                 mean_g = mean_g_xhat = xp.zeros_like(sum_g)
-            gx = kernels.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
-                                                   mean_g_xhat, y, band)
+            gx = K.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
+                                             mean_g_xhat, y, band)
             gx = gx.reshape(gy.shape)
         return gx, sum_g_xhat, sum_g, None, None, g_residual
 

@@ -8,13 +8,11 @@ no parameters) or option B (a 1x1 projection conv + BN).
   planes), ``BasicBlock`` (two 3x3) or ``Bottleneck`` (1x1 reduce, 3x3, 1x1 expand by
   ``expansion = 4``). torchvision strides the 3x3 of a downsampling bottleneck
   (``stride_on="3x3"``); the paper strides the first 1x1 (``stride_on="1x1"``).
-- ``resnet20 ... resnet1202`` (section 4.2, CIFAR): 3 stages of n blocks at 16/32/64
-  planes, depth 6n+2, option-A shortcuts; ``plain20 ... plain110``: the same without
-  shortcuts, the pair that shows the degradation problem.
+- ``resnet20 ... resnet1202`` (section 4.2, CIFAR), ``plain20 ... plain110``, the CIFAR
+  pre-activation nets, WRNs and ResNeXt-29: models/resnet_cifar.py, on the blocks here.
 - ``preact_*`` (He et al. 2016, "Identity mappings"): BN-ReLU before each conv,
   y = x + F(x) with nothing after the addition.
-- ``wide_resnet50_2/101_2`` and the CIFAR ``wrn(depth, widen_factor, dropout)``
-  (Zagoruyko & Komodakis 2016): more channels, fewer layers.
+- ``wide_resnet50_2/101_2`` (Zagoruyko & Komodakis 2016): more channels, fewer layers.
 - ``resnext*`` (Xie et al. 2017): the bottleneck's 3x3 split into ``cardinality`` groups.
 - ``stochastic_depth=p_L`` (Huang et al. 2016): see ``ResidualBlock``.
 
@@ -489,152 +487,13 @@ def resnext101_64x4d(num_classes=1000, cifar=False, **kw):
     return _imagenet_resnet(101, num_classes, cifar, groups=64, width_per_group=4, **kw)
 
 
-# -------------------------------------------------------------------------- CIFAR
-def resnet_cifar(depth, num_classes=10, shortcut="A", plain=False, **kw):
-    """The CIFAR ResNet of He et al. 2015, section 4.2: depth 6n+2, a 3x3 conv to 16
-    channels, 3 stages of n BasicBlocks at 16, 32, 64 channels (32x32, 16x16, 8x8), global
-    pool, fc. ``plain=True`` removes the shortcuts."""
-    if (depth - 2) % 6:
-        raise ValueError(f"resnet_cifar: depth must be 6n+2 (20, 32, 44, 56, 110, ...), "
-                         f"got {depth}")
-    n = (depth - 2) // 6
-    return ResNet(PlainBlock if plain else BasicBlock, [n, n, n], num_classes=num_classes,
-                  planes=(16, 32, 64), stem="cifar", shortcut=shortcut, **kw)
-
-
-def resnet20(num_classes=10, **kw):
-    """0.27M parameters."""
-    return resnet_cifar(20, num_classes, **kw)
-
-
-def resnet32(num_classes=10, **kw):
-    return resnet_cifar(32, num_classes, **kw)
-
-
-def resnet44(num_classes=10, **kw):
-    return resnet_cifar(44, num_classes, **kw)
-
-
-def resnet56(num_classes=10, **kw):
-    return resnet_cifar(56, num_classes, **kw)
-
-
-def resnet110(num_classes=10, **kw):
-    """1.7M parameters; ``resnet110(stochastic_depth=0.5)`` is Huang et al.'s network."""
-    return resnet_cifar(110, num_classes, **kw)
-
-
-def resnet1202(num_classes=10, **kw):
-    return resnet_cifar(1202, num_classes, **kw)
-
-
-def plain20(num_classes=10, **kw):
-    return resnet_cifar(20, num_classes, plain=True, **kw)
-
-
-def plain32(num_classes=10, **kw):
-    return resnet_cifar(32, num_classes, plain=True, **kw)
-
-
-def plain44(num_classes=10, **kw):
-    return resnet_cifar(44, num_classes, plain=True, **kw)
-
-
-def plain56(num_classes=10, **kw):
-    return resnet_cifar(56, num_classes, plain=True, **kw)
-
-
-def plain110(num_classes=10, **kw):
-    return resnet_cifar(110, num_classes, plain=True, **kw)
-
-
-def preact_resnet_cifar(depth, num_classes=10, bottleneck=None, shortcut="B", **kw):
-    """Pre-activation ResNets on CIFAR (He et al. 2016): BasicBlocks (depth 6n+2, 16/32/64
-    channels) or Bottlenecks (depth 9n+2, 64/128/256 out) with projection shortcuts."""
-    if bottleneck is None:
-        bottleneck = depth >= 164
-    per_block = 9 if bottleneck else 6
-    if (depth - 2) % per_block:
-        raise ValueError(f"preact_resnet_cifar: depth must be {per_block}n+2 with "
-                         f"{'bottleneck' if bottleneck else 'basic'} blocks, got {depth}")
-    n = (depth - 2) // per_block
-    block = PreActBottleneck if bottleneck else PreActBasicBlock
-    return ResNet(block, [n, n, n], num_classes=num_classes, planes=(16, 32, 64),
-                  stem="cifar", shortcut=shortcut, **kw)
-
-
-def preact_resnet110(num_classes=10, **kw):
-    return preact_resnet_cifar(110, num_classes, bottleneck=False, **kw)
-
-
-def preact_resnet164(num_classes=10, **kw):
-    """Bottleneck pre-activation ResNet-164 (1.7M parameters)."""
-    return preact_resnet_cifar(164, num_classes, bottleneck=True, **kw)
-
-
-def preact_resnet1001(num_classes=10, **kw):
-    """Bottleneck pre-activation ResNet-1001 (10.2M parameters)."""
-    return preact_resnet_cifar(1001, num_classes, bottleneck=True, **kw)
-
-
-def wrn(depth, widen_factor, dropout=0.0, num_classes=10, **kw):
-    """WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation BasicBlocks with dropout
-    between the convs, n = (d-4)/6 per stage at 16k, 32k, 64k channels after a 16-channel
-    3x3 stem; 1x1 projections where the width changes."""
-    if (depth - 4) % 6:
-        raise ValueError(f"wrn: depth must be 6n+4 (16, 22, 28, 40, ...), got {depth}")
-    n = (depth - 4) // 6
-    k = widen_factor
-    return ResNet(PreActBasicBlock, [n, n, n], num_classes=num_classes,
-                  planes=(16 * k, 32 * k, 64 * k), stem="cifar", stem_width=16,
-                  dropout=dropout, **kw)
-
-
-def wrn28_10(num_classes=10, dropout=0.0, **kw):
-    """WRN-28-10: 36.5M parameters (the paper trains it with dropout 0.3 as well)."""
-    return wrn(28, 10, dropout, num_classes, **kw)
-
-
-def wrn40_4(num_classes=10, dropout=0.0, **kw):
-    return wrn(40, 4, dropout, num_classes, **kw)
-
-
-def wrn16_8(num_classes=10, dropout=0.0, **kw):
-    return wrn(16, 8, dropout, num_classes, **kw)
-
-
-def resnext29(cardinality, bottleneck_width=64, num_classes=10, **kw):
-    """ResNeXt-29 for CIFAR (Xie et al. 2017): a 64-channel 3x3 stem, 3 stages of 3
-    bottlenecks whose grouped 3x3 has ``cardinality`` groups of ``bottleneck_width``
-    channels (doubling per stage), outputs 256, 512, 1024."""
-    return ResNet(Bottleneck, [3, 3, 3], num_classes=num_classes, planes=(64, 128, 256),
-                  stem="cifar", groups=cardinality, width_per_group=bottleneck_width, **kw)
-
-
-def resnext29_8x64d(num_classes=10, **kw):
-    """34.4M parameters."""
-    return resnext29(8, 64, num_classes, **kw)
-
-
-def resnext29_16x64d(num_classes=10, **kw):
-    """68.1M parameters."""
-    return resnext29(16, 64, num_classes, **kw)
-
-
 BUILDERS = OrderedDict([
     ("resnet18", resnet18), ("resnet34", resnet34), ("resnet50", resnet50),
     ("resnet101", resnet101), ("resnet152", resnet152),
-    ("resnet20", resnet20), ("resnet32", resnet32), ("resnet44", resnet44),
-    ("resnet56", resnet56), ("resnet110", resnet110), ("resnet1202", resnet1202),
-    ("plain20", plain20), ("plain32", plain32), ("plain44", plain44), ("plain56", plain56),
-    ("plain110", plain110),
     ("preact_resnet18", preact_resnet18), ("preact_resnet34", preact_resnet34),
     ("preact_resnet50", preact_resnet50), ("preact_resnet101", preact_resnet101),
-    ("preact_resnet152", preact_resnet152), ("preact_resnet110", preact_resnet110),
-    ("preact_resnet164", preact_resnet164), ("preact_resnet1001", preact_resnet1001),
+    ("preact_resnet152", preact_resnet152),
     ("wide_resnet50_2", wide_resnet50_2), ("wide_resnet101_2", wide_resnet101_2),
-    ("wrn28_10", wrn28_10), ("wrn40_4", wrn40_4), ("wrn16_8", wrn16_8),
     ("resnext50_32x4d", resnext50_32x4d), ("resnext101_32x8d", resnext101_32x8d),
     ("resnext101_64x4d", resnext101_64x4d),
-    ("resnext29_8x64d", resnext29_8x64d), ("resnext29_16x64d", resnext29_16x64d),
 ])

@@ -8,10 +8,10 @@ from ._numba import jit, jit_parallel
 
 
 def _through_band(g, v, lo, hi):
-    """The backward of a clamp to (lo, hi) at one number: g where lo < v < hi, else 0
-    (v is the clamped output; the kinks pass nothing, as in torch). The ReLU/ReLU6
-    kernel and the BatchNorm kernels with a fused activation share it."""
-    return g if v > lo and v < hi else 0
+    """The backward of a clamp to (lo, hi) at one number: 0 where v <= lo or v >= hi, else
+    g (v is the clamped output; the kinks pass nothing, NaN passes g, as in torch). The
+    ReLU/ReLU6 kernel and the BatchNorm kernels with a fused activation share it."""
+    return 0 if v <= lo or v >= hi else g
 
 
 through_band_cpu = jit(_through_band)

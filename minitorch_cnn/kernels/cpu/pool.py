@@ -14,15 +14,19 @@ def _max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, y, argmax):
         n, c = nc // C, nc % C
         for oh in range(OH):
             for ow in range(OW):
-                best, where = -np.inf, -1
+                best, where = x[n, c, 0, 0], -1
                 for kh in range(KH):
                     ih = oh * SH - PH + kh * DH
                     if ih < 0 or ih >= H:
                         continue
                     for kw in range(KW):
                         iw = ow * SW - PW + kw * DW
-                        if iw >= 0 and iw < W and x[n, c, ih, iw] > best:
-                            best, where = x[n, c, ih, iw], ih * W + iw
+                        if iw < 0 or iw >= W:
+                            continue
+                        v = x[n, c, ih, iw]
+                        # the window's first pixel, a larger one, or NaN (v != v) wins
+                        if where < 0 or v > best or v != v:
+                            best, where = v, ih * W + iw
                 y[n, c, oh, ow] = best
                 argmax[n, c, oh, ow] = where
 
@@ -104,11 +108,12 @@ def _adaptive_max_pool2d(x, hbins, wbins, y, argmax):
         n, c = nc // C, nc % C
         for oh in range(OH):
             for ow in range(OW):
-                best, where = -np.inf, -1
+                best, where = x[n, c, 0, 0], -1
                 for ih in range(hbins[oh, 0], hbins[oh, 1]):
                     for iw in range(wbins[ow, 0], wbins[ow, 1]):
-                        if x[n, c, ih, iw] > best:
-                            best, where = x[n, c, ih, iw], ih * W + iw
+                        v = x[n, c, ih, iw]
+                        if where < 0 or v > best or v != v:     # as in _max_pool2d
+                            best, where = v, ih * W + iw
                 y[n, c, oh, ow] = best
                 argmax[n, c, oh, ow] = where
 
