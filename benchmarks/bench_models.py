@@ -409,7 +409,7 @@ class OpTimer:
         self.classes = classes
         self.kernel_module = kernels
         self.kernel_names = [n for n, f in vars(kernels).items()
-                             if callable(f) and not n.startswith("_")
+                             if callable(f) and not n.startswith("_") and n != "tier"
                              and getattr(f, "__module__", None) == kernels.__name__]
         self.times, self.calls = {}, {}
         self.stack = []        # per open timed call: [time of nested timed calls, phase]

@@ -9,8 +9,6 @@ Also here: the default dtype (float32), the global random generator behind
 ``manual_seed``, and the switch between the readable reference kernels and the
 fast ones (``set_kernels("reference" | "fast")``).
 """
-import threading
-
 import numpy as np
 
 _cupy = None  # the cupy module once imported
@@ -143,12 +141,12 @@ def random_array(shape, dtype, device, kind="uniform"):
 
 # ------------------------------------------------------- kernel selection
 _kernels = "fast"
-_state = threading.local()
 
 
 def set_kernels(name):
-    """Choose the kernels behind the ops: 'reference' (plain NumPy, to read)
-    or 'fast' (Numba on the CPU, CuPy on the GPU)."""
+    """Choose the kernels behind the ops: 'reference' (plain NumPy, to read: the story of
+    functional/conv.py is then exactly what runs) or 'fast' (the fast path of fast/, with
+    Numba on the CPU and CuPy on the GPU; kernels.tier applies the choice)."""
     global _kernels
     if name not in ("reference", "fast"):
         raise ValueError(f"set_kernels expects 'reference' or 'fast', got {name!r}")

@@ -658,10 +658,25 @@ def test_cli_summary_receptive_field_compare(capsys, tmp_path):
     out = run_cli(capsys, "summary", "resnet18", "--input", "3x32x32", "--csv",
                   str(tmp_path / "r18.csv"))
     assert "11,689,512" in out and "layer4.1.conv2" in out
-    assert (tmp_path / "r18.csv").read_text().splitlines()[-1].startswith("total,,,11689512")
+    assert (tmp_path / "r18.csv").read_text().splitlines()[-1].startswith("total,,,,11689512")
     out = run_cli(capsys, "receptive-field", "resnet18", "--input", "3x64x64", "--markdown")
     assert out.startswith("| Layer |") and "| conv1 | Conv2d |" in out
     out = run_cli(capsys, "compare", "resnet18", "resnet34", "--input", "3x32x32")
     assert "21,797,672" in out and "69.8%" in out and "73.3%" in out
     with pytest.raises(SystemExit):
         run_cli(capsys, "summary", "resnet18", "--input", "224")
+
+
+def test_summary_shows_each_convs_algorithm():
+    """The Algorithm column: which fast-path unit each conv ran (fast.choose_conv), and
+    the story (im2col) under the reference kernels; "-" for other layers."""
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 8, 1),
+                          nn.Conv2d(8, 8, 3, padding=1, groups=8))
+    s = analysis.summary(model, (3, 16, 16))
+    assert [r.algorithm for r in s.rows] == ["blocked_im2col", "", "winograd F(4x4)",
+                                             "pointwise", "depthwise (planes)"]
+    assert "winograd F(4x4)" in str(s) and "| Algorithm |" in s.to_markdown()
+    with mt.backend.use_kernels("reference"):
+        s = analysis.summary(model, (3, 16, 16))
+    assert [r.algorithm for r in s.rows] == ["im2col", "", "im2col", "im2col", "im2col"]

@@ -10,8 +10,8 @@ import torch
 
 import minitorch_cnn as mt
 import minitorch_cnn.nn.functional as F
-from minitorch_cnn import nn
-from minitorch_cnn.functional import conv as conv_module
+from minitorch_cnn import fast, nn
+from minitorch_cnn.functional.geometry import conv_geometry
 
 from conftest import to_numpy
 
@@ -37,7 +37,7 @@ def _random_configs(n, seed):
     return out
 
 
-# the four algorithms of functional/conv.py, each by name, then random ones
+# the algorithms of the fast path (fast/__init__.py), each by name, then random ones
 NAMED = [
     (2, 16, 7, 6, 8, 3, 3, 1, 1, 1, 1),           # winograd (fast tier), odd output
     (2, 16, 6, 9, 4, 3, 3, 1, (0, 2), 1, 1),      # winograd, asymmetric padding
@@ -45,12 +45,12 @@ NAMED = [
     (3, 24, 2, 2, 32, 1, 1, 1, 0, 1, 2),          # pointwise, tiny map: dW as one GEMM
     (2, 6, 7, 7, 12, 3, 3, 2, 1, 2, 6),           # depthwise with channel multiplier
     (1, 1, 9, 8, 4, 5, 5, 1, 2, 1, 1),            # one input channel: depthwise
-    (2, 4, 8, 8, 6, 3, 3, 2, 1, 1, 1),            # im2col
+    (2, 4, 8, 8, 6, 3, 3, 2, 1, 1, 1),            # blocked_im2col
 ]
 CONFIGS = NAMED + _random_configs(18, seed=3)
 
 
-def _torch_and_ours(cfg, bias=True, kernels="fast", noncontiguous=False):
+def _torch_and_ours(cfg, bias=True, kernels="fast", noncontiguous=False, algorithm="auto"):
     N, C, H, W, OC, KH, KW, s, p, d, g = cfg
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W))
@@ -68,13 +68,13 @@ def _torch_and_ours(cfg, bias=True, kernels="fast", noncontiguous=False):
     if noncontiguous:
         X = mt.Tensor(x, requires_grad=True)              # keep the strided view
         assert not X.data.flags.c_contiguous
-    with mt.backend.use_kernels(kernels):
+    with mt.backend.use_kernels(kernels), fast.tuning(algorithm=algorithm):
         y = F.conv2d(X, Wt, B, s, p, d, g)
         y.backward(mt.tensor(gy))
     pairs = [(y, yt), (X.grad, xt.grad), (Wt.grad, wt.grad)]
     if bias:
         pairs.append((B.grad, bt.grad))
-    return pairs, y.grad_fn.algorithm
+    return pairs, y.grad_fn.plan.algorithm
 
 
 def _assert_pairs(pairs, tol=1e-9):
@@ -93,9 +93,9 @@ def test_conv2d_matches_torch(cfg, kernels):
 
 def test_every_algorithm_is_tested():
     seen = {_torch_and_ours(cfg)[1] for cfg in NAMED}
-    assert seen == {"im2col", "pointwise", "depthwise", "winograd"}
-    with mt.backend.use_kernels("reference"):            # the oracle tier never uses Winograd
-        assert _torch_and_ours(NAMED[0], kernels="reference")[1] == "im2col"
+    assert seen == set(fast.ALGORITHMS) - {"im2col"}
+    for cfg in NAMED:                       # reference mode runs the story, whatever the layer
+        assert _torch_and_ours(cfg, kernels="reference")[1] == "im2col"
 
 
 @pytest.mark.parametrize("cfg", NAMED)
@@ -107,44 +107,62 @@ def test_conv2d_empty_batch(cfg):
     _assert_pairs(pairs)
 
 
+@pytest.mark.parametrize("algorithm", fast.ALGORITHMS)
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+@pytest.mark.parametrize("cfg", NAMED + CONFIGS[-6:])
+def test_each_unit_in_each_tier_matches_torch(cfg, kernels, algorithm):
+    """Every algorithm forced (fast.tuning(algorithm=...)) wherever it applies, on the
+    Numba kernels and on the readable reference ones: the fast units' own logic (blocks,
+    layouts, tiles) is tested apart from the kernels under it."""
+    pairs, ran = _torch_and_ours(cfg, kernels=kernels, algorithm=algorithm)
+    assert ran == algorithm or not fast._applies(algorithm, _geometry(cfg))
+    _assert_pairs(pairs)
+
+
+def _geometry(cfg):
+    N, C, H, W, OC, KH, KW, s, p, d, g = cfg
+    return conv_geometry((N, C, H, W), (OC, C // g, KH, KW), s, p, d, g)
+
+
 def test_winograd_needs_more_than_one_tile():
-    """A 2x2 output map (one tile per sample) goes to im2col; 3x3 and up to Winograd."""
+    """A 2x2 output map (one tile per sample) goes to blocked im2col; 3x3 and up to
+    Winograd."""
     w = mt.tensor(np.ones((4, 16, 3, 3), np.float32))
-    for size, algorithm in ((2, "im2col"), (3, "winograd")):
+    for size, algorithm in ((2, "blocked_im2col"), (3, "winograd")):
         x = mt.tensor(np.ones((2, 16, size, size), np.float32), requires_grad=True)
-        assert F.conv2d(x, w, None, 1, 1).grad_fn.algorithm == algorithm
+        assert F.conv2d(x, w, None, 1, 1).grad_fn.plan.algorithm == algorithm
 
 
 def test_winograd_tile_choice():
     """F(4x4) where its tiles move fewer values and the map holds 2 x 2 of them, else F(2x2)."""
-    assert conv_module._winograd_tile(32, 32) == 4       # 36 * 64 values against 16 * 256
-    assert conv_module._winograd_tile(7, 6) == 4
-    assert conv_module._winograd_tile(6, 6) == 2         # a tie: 144 either way
-    assert conv_module._winograd_tile(4, 4) == 2         # one F(4x4) tile per sample
-    assert conv_module._winograd_tile(2, 2) == 2         # 16 values against 36
+    assert fast.winograd_tile(32, 32) == 4       # 36 * 64 values against 16 * 256
+    assert fast.winograd_tile(7, 6) == 4
+    assert fast.winograd_tile(6, 6) == 2         # a tie: 144 either way
+    assert fast.winograd_tile(4, 4) == 2         # one F(4x4) tile per sample
+    assert fast.winograd_tile(2, 2) == 2         # 16 values against 36
 
 
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("cfg", [NAMED[0], NAMED[1], (3, 16, 13, 5, 6, 3, 3, 1, (2, 0), 1, 1)])
-def test_conv2d_winograd_tiles_match_torch(cfg, tile, monkeypatch):
+def test_conv2d_winograd_tiles_match_torch(cfg, tile):
     """Both Winograd tiles forced on maps they cover exactly and ones they overhang: the
     same numbers as torch, forward and every gradient, in float64 ..."""
-    monkeypatch.setattr(conv_module, "WINOGRAD_TILE", tile)
-    pairs, algorithm = _torch_and_ours(cfg)
+    with fast.tuning(winograd_tile=tile):
+        pairs, algorithm = _torch_and_ours(cfg)
     assert algorithm == "winograd"
     _assert_pairs(pairs)
 
 
 @pytest.mark.parametrize("tile", [2, 4])
-def test_conv2d_winograd_float32_accuracy(tile, monkeypatch):
+def test_conv2d_winograd_float32_accuracy(tile):
     """... and in float32 on a ResNet-sized layer, against torch in float64: F(2x2) within
     float32's rounding (3.9e-7 of the largest output here; torch's float32: 3.4e-7), F(4x4)
     within what its larger constants cost (7.4e-6 here)."""
-    monkeypatch.setattr(conv_module, "WINOGRAD_TILE", tile)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
     w = (rng.standard_normal((32, 64, 3, 3)) / 24).astype(np.float32)
-    y = F.conv2d(mt.tensor(x), mt.tensor(w), None, 1, 1)
+    with fast.tuning(winograd_tile=tile):
+        y = F.conv2d(mt.tensor(x), mt.tensor(w), None, 1, 1)
     want = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64),
                                       torch.tensor(w, dtype=torch.float64), None, 1, 1).numpy()
     err = np.abs(to_numpy(y) - want).max() / np.abs(want).max()
@@ -206,12 +224,12 @@ def test_conv_saves_only_input_and_weight():
     assert len(saved) == 2 and saved[0] is x.data and saved[1] is w.data
 
 
-def test_blocks_give_the_same_result(monkeypatch):
+def test_blocks_give_the_same_result():
     """A batch split into blocks (to keep cols in cache) computes what one block does."""
-    cfgs = [NAMED[0], NAMED[5]]
+    cfgs = [NAMED[0], NAMED[5], NAMED[6]]
     whole = [[to_numpy(t) for t, _ in _torch_and_ours(c)[0]] for c in cfgs]
-    monkeypatch.setitem(conv_module.BLOCK_BYTES, "cpu", 1)      # one sample per block
-    split = [[to_numpy(t) for t, _ in _torch_and_ours(c)[0]] for c in cfgs]
+    with fast.tuning(block_bytes_cpu=1):                        # one sample per block
+        split = [[to_numpy(t) for t, _ in _torch_and_ours(c)[0]] for c in cfgs]
     for a, b in zip(whole, split):
         for u, v in zip(a, b):
             np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
@@ -266,8 +284,7 @@ def test_wrong_channel_count_names_the_layer_and_both_numbers():
     with pytest.raises(ValueError, match=r"Conv2d\(64->128\): expected input with 64 "
                                          r"channels, got 3"):
         nn.Conv2d(64, 128, 3)(mt.zeros(2, 3, 8, 8))
-    with pytest.raises(ValueError, match=r"conv2d: expected input with 6 channels .* got 4 "
-                                         r"channels"):
+    with pytest.raises(ValueError, match=r"conv2d: expected input with 6 channels, got 4 "):
         F.conv2d(mt.zeros(1, 4, 8, 8), mt.zeros(8, 3, 3, 3), groups=2)
 
 
@@ -279,7 +296,7 @@ def test_kernel_larger_than_padded_input():
 def test_groups_must_divide_channels():
     with pytest.raises(ValueError, match=r"groups=3 must divide in_channels \(64\)"):
         nn.Conv2d(64, 128, 3, groups=3)
-    with pytest.raises(ValueError, match="groups=3 must divide the 4 output channels"):
+    with pytest.raises(ValueError, match=r"groups=3 must divide .* out_channels \(4\)"):
         F.conv2d(mt.zeros(1, 6, 5, 5), mt.zeros(4, 2, 3, 3), groups=3)
 
 
@@ -299,3 +316,42 @@ def test_groups_must_divide_channels():
 def test_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError, NotImplementedError), match=message):
         call()
+
+
+# ------------------------------------------------------------- the choice
+def test_the_layer_says_which_algorithm_it_runs():
+    """nn.Conv2d.plan(x): the chooser's answer for that input, by name."""
+    x = mt.zeros(2, 64, 16, 16)
+    assert str(nn.Conv2d(64, 64, 3, padding=1).plan(x)) == "winograd F(4x4)"
+    assert str(nn.Conv2d(64, 64, 3, padding=1).plan((64, 4, 4))) == "winograd F(2x2)"
+    assert str(nn.Conv2d(64, 64, 3, stride=2, padding=1).plan(x)) == "blocked_im2col"
+    assert str(nn.Conv2d(64, 32, 1).plan(x)) == "pointwise"
+    assert str(nn.Conv2d(64, 64, 3, padding=1, groups=64).plan(x)) == "depthwise (planes)"
+    assert str(nn.Conv2d(64, 64, 3, padding=1, groups=64).plan((2, 64, 8, 8))) == \
+        "depthwise (channels_last)"
+    assert str(nn.Conv2d(3, 64, 3, padding=1).plan((2, 3, 32, 32))) == "blocked_im2col"
+    with mt.backend.use_kernels("reference"):
+        plan = nn.Conv2d(64, 64, 3, padding=1).plan(x)
+        assert str(plan) == "im2col" and plan.tier == "reference"
+
+
+def test_tuning_knobs_are_checked_and_restored():
+    before = fast.TUNING.winograd_tile
+    with fast.tuning(winograd_tile=2, algorithm="blocked_im2col"):
+        assert fast.TUNING.winograd_tile == 2
+        assert str(nn.Conv2d(64, 64, 3, padding=1).plan((2, 64, 16, 16))) == "blocked_im2col"
+    assert fast.TUNING.winograd_tile == before and fast.TUNING.algorithm == "auto"
+    with pytest.raises(ValueError, match="winograd_tile must be one of"):
+        with fast.tuning(winograd_tile=3):
+            pass
+    with pytest.raises(AttributeError, match="no knob 'block_bytes'"):
+        fast.TUNING.block_bytes = 1
+    assert fast.TUNING.winograd_tile == before
+
+
+def test_geometry_is_built_once_with_every_size():
+    g = conv_geometry((2, 4, 9, 10), (6, 2, 3, 2), 2, (1, 0), 1, 2)
+    assert g == (2, 4, 9, 10, 6, 3, 2, 2, 2, 1, 0, 1, 1, 2, 5, 5)
+    assert (g.OH, g.OW) == (F.conv_output_size(9, 3, 2, 1), F.conv_output_size(10, 2, 2, 0))
+    same = conv_geometry((1, 3, 9, 10), (4, 3, 4, 4), 1, "same", 1, 1)
+    assert (same.H, same.W, same.PH, same.OH, same.OW) == (10, 11, 1, 9, 10)

@@ -3,14 +3,17 @@
 Every kernel of kernels/reference.py is run on random float32 inputs and random geometry
 through both tiers and compared to float32 tolerance. With ``device == "cuda"`` the fast
 tier is CuPy's (skipped without a GPU). The Numba loops are also run as the plain
-Python they are written in (``cpu._im2col`` & co.), as NUMBA_DISABLE_JIT=1 would.
+Python they are written in (``_im2col`` & co.), as NUMBA_DISABLE_JIT=1 would.
 """
 import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import kernels
-from minitorch_cnn.kernels import cpu, reference
+from minitorch_cnn import fast, kernels
+from minitorch_cnn.kernels import reference
+from minitorch_cnn.kernels.cpu import depthwise, elementwise, im2col as cpu_im2col, winograd
+
+from minitorch_cnn.functional.geometry import conv_geometry, pool_geometry
 
 from conftest import to_numpy
 
@@ -45,64 +48,72 @@ def _rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW):
-    return ((H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1)
+def _geometry(g, OC=1, groups=1):
+    """The ConvGeometry of a row of GEOMETRIES, with OC output channels in ``groups``."""
+    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
+    return conv_geometry((N, C, H, W), (OC, C // groups, KH, KW), (SH, SW), (PH, PW), (DH, DW),
+                         groups)
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
 def test_im2col_col2im(device, g):
-    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
-    x = _rand(N, C, H, W)
-    ref, fast = _both("im2col", x, KH, KW, SH, SW, PH, PW, DH, DW, device=device)
+    x, geom = _rand(*g[:4]), _geometry(g)
+    ref, fast = _both("im2col", x, geom, device=device)
     _close(fast, ref)
     cols = _rand(*ref.shape, seed=1)
-    ref, fast = _both("col2im", cols, x.shape, KH, KW, SH, SW, PH, PW, DH, DW, device=device)
+    ref, fast = _both("col2im", cols, geom, device=device)
     _close(fast, ref)
 
 
 def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), c> == <x, col2im(c)>: what makes col2im the gradient of im2col."""
-    x, g = _rand(2, 3, 7, 6), GEOMETRIES[1]
-    geom = g[4:]
-    cols = reference.im2col(x, *geom)
+    x, geom = _rand(2, 3, 7, 6), _geometry((2, 3, 7, 6) + GEOMETRIES[1][4:])
+    cols = reference.im2col(x, geom)
     c = _rand(*cols.shape, seed=2)
     lhs = float((cols.astype(np.float64) * c).sum())
-    rhs = float((x.astype(np.float64) * reference.col2im(c, x.shape, *geom)).sum())
+    rhs = float((x.astype(np.float64) * reference.col2im(c, geom)).sum())
     assert lhs == pytest.approx(rhs, rel=1e-5)
 
 
 @pytest.fixture(autouse=True, params=["parallel", "serial"])
 def numba_threads(request, monkeypatch):
     """Every test here runs the Numba kernels both ways: compiled with prange over the
-    threads, and as the plain loop that small arrays get (cpu.SERIAL_BELOW)."""
-    monkeypatch.setattr(cpu, "SERIAL_BELOW", 0 if request.param == "parallel" else 1 << 62)
-    return request.param
+    threads, and as the plain loop that small arrays get (fast.TUNING.serial_below)."""
+    with fast.tuning(serial_below=0 if request.param == "parallel" else 1 << 62):
+        yield request.param
 
 
-@pytest.fixture(params=["auto", "planes", "channels_last"])
-def depthwise_layout(request, device, monkeypatch):
+@pytest.fixture(params=[None, "planes", "channels_last"])
+def depthwise_layout(request, device):
     """The Numba depthwise kernels have two layouts (flattened planes; channels-last for
-    small planes and strides): each is tested whatever shape the automatic choice picks."""
-    if device != "cpu" and request.param != "auto":
-        pytest.skip("the layout switch is the Numba tier's")
-    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", request.param)
+    small planes and strides): each is tested whatever shape fast.depthwise_layout picks
+    (None)."""
+    if device != "cpu" and request.param is not None:
+        pytest.skip("the layout is the Numba tier's")
     return request.param
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
 @pytest.mark.parametrize("M", [1, 2])
 def test_depthwise(device, g, M, depthwise_layout):
-    N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
-    x, w = _rand(N, C, H, W), _rand(C * M, 1, KH, KW, seed=1)
-    ref, fast = _both("depthwise_conv2d", x, w, SH, SW, PH, PW, DH, DW, device=device)
+    layout = None if M > 1 else depthwise_layout           # channels-last: one filter per channel
+    C, KH, KW = g[1], g[4], g[5]
+    x, w = _rand(*g[:4]), _rand(C * M, 1, KH, KW, seed=1)
+    geom = _geometry(g, C * M, C)
+    ref, fast = _both("depthwise_conv2d", x, w, geom, layout, device=device)
     _close(fast, ref)
     gy = _rand(*ref.shape, seed=2)
-    ref, fast = _both("depthwise_conv2d_backward_input", gy, w, x.shape, SH, SW, PH, PW, DH,
-                      DW, device=device)
+    ref, fast = _both("depthwise_conv2d_backward_input", gy, w, geom, layout, device=device)
     _close(fast, ref)
-    ref, fast = _both("depthwise_conv2d_backward_weight", x, gy, KH, KW, SH, SW, PH, PW, DH,
-                      DW, device=device)
+    ref, fast = _both("depthwise_conv2d_backward_weight", x, gy, geom, layout, device=device)
     _close(fast, ref, rtol=1e-4)
+
+
+def test_channels_last_needs_one_filter_per_channel():
+    x, w = _rand(1, 2, 5, 5), _rand(4, 1, 3, 3)
+    geom = _geometry((1, 2, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1), 4, 2)
+    with pytest.raises(ValueError, match="one filter per channel"):
+        depthwise.depthwise_conv2d(x, w, geom, "channels_last")
 
 
 @pytest.mark.parametrize("g", GEOMETRIES)
@@ -110,16 +121,13 @@ def test_depthwise(device, g, M, depthwise_layout):
 def test_max_pool(device, g, ceil):
     N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
     PH, PW = min(PH, (DH * (KH - 1) + 1) // 2), min(PW, (DW * (KW - 1) + 1) // 2)
-    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    OH, OW = OH + ceil, OW + ceil        # a window hanging over the bottom/right edge
-    OH -= (OH - 1) * SH >= H + PH
-    OW -= (OW - 1) * SW >= W + PW
+    # with ceil, a window may hang over the bottom/right edge
+    geom = pool_geometry((N, C, H, W), (KH, KW), (SH, SW), (PH, PW), (DH, DW), ceil, "test")
     x = _rand(N, C, H, W)
-    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW,
-                                   device=device)
+    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, geom, device=device)
     _close(y, y_ref)
     np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
-    gy = _rand(N, C, OH, OW, seed=3)
+    gy = _rand(N, C, geom.OH, geom.OW, seed=3)
     ref, fast = _both("max_pool2d_backward", gy, a_ref, x.shape, device=device)
     _close(fast, ref)
 
@@ -130,14 +138,13 @@ def test_max_pool_with_nan_and_infinities(device, g):
     go to the first tap, a window of -inf picks its first pixel (never padding)."""
     N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW = g
     PH, PW = min(PH, (DH * (KH - 1) + 1) // 2), min(PW, (DW * (KW - 1) + 1) // 2)
-    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    geom = pool_geometry((N, C, H, W), (KH, KW), (SH, SW), (PH, PW), (DH, DW), False, "test")
     x = np.round(_rand(N, C, H, W))                        # ties
     rng = np.random.default_rng(5)
     x[rng.random(x.shape) < 0.1] = np.nan
     x[rng.random(x.shape) < 0.1] = -np.inf
     x[0, 0] = -np.inf                                      # a whole plane of -inf
-    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW,
-                                   device=device)
+    (y_ref, a_ref), (y, a) = _both("max_pool2d", x, geom, device=device)
     np.testing.assert_array_equal(to_numpy(y), to_numpy(y_ref))
     np.testing.assert_array_equal(to_numpy(a), to_numpy(a_ref))
     assert (to_numpy(a_ref) >= 0).all() and np.isneginf(to_numpy(y_ref)[0, 0]).all()
@@ -155,7 +162,7 @@ def test_other_dtypes_run_the_reference_kernels():
     reference loops rather than fail inside Numba (the ops refuse float16 before)."""
     x = np.arange(16, dtype=np.float16).reshape(1, 1, 4, 4)
     with mt.backend.use_kernels("fast"):
-        y, a = kernels.max_pool2d(x, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2)
+        y, a = kernels.max_pool2d(x, pool_geometry(x.shape, 2, 2, 0, 1, False, "test"))
         assert y.dtype == np.float16 and y.ravel().tolist() == [5, 7, 13, 15]
         assert kernels.clamp(x, 0.0, 6.0).max() == 6
         p, g = np.ones(3, np.float16), np.ones(3, np.float16)
@@ -167,13 +174,12 @@ def test_other_dtypes_run_the_reference_kernels():
 def test_avg_pool(device, g):
     N, C, H, W, KH, KW, SH, SW, PH, PW = g[:10]
     PH, PW = min(PH, KH // 2), min(PW, KW // 2)
-    OH, OW = _out(H, W, KH, KW, SH, SW, PH, PW, 1, 1)
-    x, divisor = _rand(N, C, H, W), np.random.default_rng(4).uniform(1, 9, (OH, OW))
-    ref, fast = _both("avg_pool2d", x, KH, KW, SH, SW, PH, PW, OH, OW, divisor, device=device)
+    geom = pool_geometry((N, C, H, W), (KH, KW), (SH, SW), (PH, PW), 1, False, "test")
+    x, divisor = _rand(N, C, H, W), np.random.default_rng(4).uniform(1, 9, (geom.OH, geom.OW))
+    ref, fast = _both("avg_pool2d", x, geom, divisor, device=device)
     _close(fast, ref)
-    gy = _rand(N, C, OH, OW, seed=3)
-    ref, fast = _both("avg_pool2d_backward", gy, x.shape, KH, KW, SH, SW, PH, PW, OH, OW,
-                      divisor, device=device)
+    gy = _rand(N, C, geom.OH, geom.OW, seed=3)
+    ref, fast = _both("avg_pool2d_backward", gy, geom, divisor, device=device)
     _close(fast, ref)
 
 
@@ -243,23 +249,38 @@ def test_batch_norm_kernels_with_fused_clamp(device, band):
         _close(got, want)
 
 
+def test_batch_norm_apply_with_a_residual(device):
+    """The residual block's tail in one pass: clamp(apply(x) + residual), every tier."""
+    x, r = _rand(4, 3, 50) * 4 + 2, _rand(4, 3, 50, seed=1) * 3
+    mean, var = reference.batch_norm_statistics(x)
+    inv_std = (1 / np.sqrt(var + 1e-5)).astype(np.float32)
+    w, b = _rand(3, seed=2), _rand(3, seed=3)
+    want = np.maximum(reference.batch_norm_apply(x, mean, inv_std, w, b) + r, 0)
+    for got in _both("batch_norm_apply", x, mean, inv_std, w, b, (0.0, np.inf), r,
+                     device=device):
+        _close(got, want)
+    plain = reference.batch_norm_apply(x, mean, inv_std, w, b) + r     # no band: just added
+    for got in _both("batch_norm_apply", x, mean, inv_std, w, b, None, r, device=device):
+        _close(got, plain)
+
+
 @pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("shape,P", [((2, 3, 8, 8), 1), ((1, 2, 7, 6), 0), ((2, 2, 5, 9), 2),
                                      ((1, 2, 3, 13), 1)])
 def test_winograd_transforms(shape, P, m):
     """Numba vs reference for the four transforms of F(2x2, 3x3) and F(4x4, 3x3) (the CPU
     fast tier only has Winograd), maps that the tiles cover exactly and ones they overhang."""
-    x = _rand(*shape)
-    OH, OW = shape[2] + 2 * P - 2, shape[3] + 2 * P - 2
-    ref, fast = _both("winograd_input_transform", x, P, P, OH, OW, None, m)
+    x, geom = _rand(*shape), _geometry(shape + (3, 3, 1, 1, P, P, 1, 1), OC=4)
+    OH, OW = geom.OH, geom.OW
+    ref, fast = _both("winograd_input_transform", x, geom, m)
     assert ref.shape == ((m + 2) ** 2, _tiles(shape, OH, OW, m), shape[1])
     _close(fast, ref)
-    ref, fast = _both("winograd_input_transform_backward", ref, x.shape, P, P, OH, OW, None, m)
+    ref, fast = _both("winograd_input_transform_backward", ref, geom, m)
     _close(fast, ref)
     M, bias = _rand((m + 2) ** 2, _tiles(shape, OH, OW, m), 4, seed=5), _rand(4, seed=6)
-    ref, fast = _both("winograd_output_transform", M, bias, shape[0], OH, OW, None, m)
+    ref, fast = _both("winograd_output_transform", M, bias, geom, m)
     _close(fast, ref)
-    ref, fast = _both("winograd_output_transform_backward", ref, None, m)
+    ref, fast = _both("winograd_output_transform_backward", ref, m)
     _close(fast, ref)
 
 
@@ -275,13 +296,14 @@ def test_winograd_computes_the_convolution(m):
     assert BT.shape == (m + 2, m + 2) and G.shape == (m + 2, 3) and AT.shape == (m, m + 2)
     x, w = _rand(2, 3, 7, 8).astype(np.float64), _rand(4, 3, 3, 3, seed=1).astype(np.float64)
     U = (G @ w @ G.T).transpose(2, 3, 1, 0).reshape((m + 2) ** 2, 3, 4)   # (a*a, C, OC)
-    V = reference.winograd_input_transform(x, 1, 1, 7, 8, m=m)           # (a*a, tiles, C)
-    y = reference.winograd_output_transform(V @ U, np.zeros(4), 2, 7, 8, m=m)
-    cols = reference.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)
+    geom = _geometry((2, 3, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1), OC=4)
+    V = reference.winograd_input_transform(x, geom, m)                   # (a*a, tiles, C)
+    y = reference.winograd_output_transform(V @ U, np.zeros(4), geom, m)
+    cols = reference.im2col(x, geom)
     direct = (w.reshape(4, -1) @ cols).reshape(4, 2, 7, 8).transpose(1, 0, 2, 3)
     np.testing.assert_allclose(y, direct, rtol=1e-12, atol=1e-12)
     gV = _rand(*V.shape, seed=2).astype(np.float64)
-    dx = reference.winograd_input_transform_backward(gV, x.shape, 1, 1, 7, 8, m=m)
+    dx = reference.winograd_input_transform_backward(gV, geom, m)
     assert np.vdot(V, gV) == pytest.approx(np.vdot(x, dx), rel=1e-12)
     gy = _rand(*y.shape, seed=3).astype(np.float64)
     dM = reference.winograd_output_transform_backward(gy, m=m)
@@ -346,12 +368,11 @@ def _check_silu(x, g, dtype, device, torch):
 
 
 def test_float32_exponential_of_the_silu_kernels():
-    """cpu.exp_neg_abs (2^k e^r, the series to r^7) against float64 e^-|x| on a dense
+    """exp_neg_abs_cpu (2^k e^r, the series to r^7) against float64 e^-|x| on a dense
     sweep of [-90, 90]: within 2 float32 ulps (2.4e-7) down to e^-87, 0 below."""
-    from minitorch_cnn.kernels import cpu
     x = np.linspace(-90, 90, 200_001).astype(np.float32)
     e = np.empty_like(x)
-    cpu.exp_neg_abs(x, e, np.empty(x.shape, np.int32))
+    elementwise.exp_neg_abs_cpu(x, e, np.empty(x.shape, np.int32))
     exact = np.exp(-np.abs(x.astype(np.float64)))
     normal = np.abs(x) <= 87
     assert np.max(np.abs(e[normal] - exact[normal]) / exact[normal]) < 2.4e-7
@@ -391,32 +412,36 @@ def test_numba_loops_are_plain_python():
     """The functions behind the compiled kernels run as ordinary Python (what
     NUMBA_DISABLE_JIT=1 shows a reader) and give the reference's numbers."""
     x = _rand(1, 2, 5, 4)
-    geom = (3, 3, 2, 1, 1, 1, 1, 1)
-    OH, OW = _out(5, 4, *geom)
+    geom = _geometry((1, 2, 5, 4, 3, 3, 2, 1, 1, 1, 1, 1))
+    OH, OW = geom.OH, geom.OW
     cols = np.empty((2 * 9, OH * OW), np.float32)
-    cpu._im2col(x, *geom, OH, OW, cols)
-    _close(cols, reference.im2col(x, *geom))
+    cpu_im2col._im2col(x, 3, 3, 2, 1, 1, 1, 1, 1, OH, OW, cols)
+    _close(cols, reference.im2col(x, geom))
     w = _rand(2, 1, 3, 3, seed=1)
+    dgeom = _geometry((1, 2, 5, 4, 3, 3, 2, 1, 1, 1, 1, 1), OC=2, groups=2)
     y = np.empty((1, 2, OH, OW), np.float32)
-    cpu._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
-    _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
+    depthwise._depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1, y)
+    _close(y, reference.depthwise_conv2d(x, w, dgeom))
     y[:] = np.nan
-    cpu._depthwise_conv2d_cl(x, cpu._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
-    _close(y, reference.depthwise_conv2d(x, w, 2, 1, 1, 1, 1, 1))
+    depthwise._depthwise_conv2d_cl(x, depthwise._turned(w), 3, 3, 2, 1, 1, 1, 1, 1, y)
+    _close(y, reference.depthwise_conv2d(x, w, dgeom))
+    wgeom = _geometry((1, 2, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1), OC=2)
     V = np.empty((36, 2, 2), np.float32)                # F(4x4): 2 x 1 tiles of a 5x4 map
-    cpu._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, cpu.MAT_BT, V)
-    _close(V, reference.winograd_input_transform(x, 1, 1, 5, 4, m=4))
+    winograd._tile_transform(x, 1, 1, 2, 1, 4, 6, 6, winograd.MAT_BT, V)
+    _close(V, reference.winograd_input_transform(x, wgeom, 4))
     y = np.empty((1, 2, 5, 4), np.float32)              # ... and back, F(4x4)'s A^T m A
-    cpu._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, cpu.MAT_AT, np.zeros(2), y)
-    _close(y, reference.winograd_output_transform(V, np.zeros(2), 1, 5, 4, m=4))
+    winograd._untile_transform(V, 0, 0, 2, 1, 4, 4, 6, winograd.MAT_AT, np.zeros(2), y)
+    _close(y, reference.winograd_output_transform(V, np.zeros(2), wgeom, 4))
 
 
 def test_switch_picks_the_tier():
     x = np.zeros((1, 1, 3, 3), np.float32)
     with mt.backend.use_kernels("reference"):
-        assert kernels._tier(x, "im2col") is reference
+        assert kernels.tier("cpu") == "reference" and kernels.tier("cuda") == "reference"
+        assert kernels._impl(x, "im2col") is reference.im2col
     with mt.backend.use_kernels("fast"):
-        assert kernels._tier(x, "im2col") is cpu
+        assert kernels.tier("cpu") == "numba" and kernels.tier("cuda") == "cuda"
+        assert kernels._impl(x, "im2col") is cpu_im2col.im2col
     with pytest.raises(ValueError, match="reference"):
         mt.set_kernels("numba")
 
@@ -424,16 +449,16 @@ def test_switch_picks_the_tier():
 @pytest.mark.parametrize("layout", ["planes", "channels_last"])
 @pytest.mark.parametrize("shape, stride", [((5, 40, 8, 8), 1), ((3, 24, 16, 15), 2),
                                            ((2, 17, 4, 4), 1), ((0, 8, 4, 4), 1)])
-def test_depthwise_layouts_on_model_shapes(monkeypatch, layout, shape, stride):
+def test_depthwise_layouts_on_model_shapes(layout, shape, stride):
     """Both Numba layouts against the reference on MobileNet-like shapes: many channels,
     small planes, stride 2, an empty batch; 3x3 with padding 1."""
-    monkeypatch.setattr(cpu, "DEPTHWISE_LAYOUT", layout)
     x = _rand(*shape)
     w = _rand(shape[1], 1, 3, 3, seed=1)
-    g = (stride, stride, 1, 1, 1, 1)
-    _close(cpu.depthwise_conv2d(x, w, *g), reference.depthwise_conv2d(x, w, *g))
-    gy = _rand(*reference.depthwise_conv2d(x, w, *g).shape, seed=2)
-    _close(cpu.depthwise_conv2d_backward_input(gy, w, x.shape, *g),
-           reference.depthwise_conv2d_backward_input(gy, w, x.shape, *g))
-    _close(cpu.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g),
-           reference.depthwise_conv2d_backward_weight(x, gy, 3, 3, *g), rtol=1e-4)
+    g = _geometry(shape + (3, 3, stride, stride, 1, 1, 1, 1), OC=shape[1], groups=shape[1])
+    _close(depthwise.depthwise_conv2d(x, w, g, layout), reference.depthwise_conv2d(x, w, g))
+    gy = _rand(*reference.depthwise_conv2d(x, w, g).shape, seed=2)
+    _close(depthwise.depthwise_conv2d_backward_input(gy, w, g, layout),
+           reference.depthwise_conv2d_backward_input(gy, w, g))
+    _close(depthwise.depthwise_conv2d_backward_weight(x, gy, g, layout),
+           reference.depthwise_conv2d_backward_weight(x, gy, g), rtol=1e-4)
+

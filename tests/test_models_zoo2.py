@@ -15,7 +15,7 @@ import minitorch_cnn as mt
 from minitorch_cnn import nn, optim
 from minitorch_cnn.nn import functional as F
 from minitorch_cnn.models import create, list_models
-from minitorch_cnn.models import resnet, densenet, fractalnet
+from minitorch_cnn.models import resnet, resnet_cifar, densenet, fractalnet
 from minitorch_cnn.io import load_torch_weights
 from conftest import to_numpy
 
@@ -73,17 +73,17 @@ def test_paper_parameter_counts(name, millions):
 
 
 def test_cifar_resnet_exact_counts_and_option_b():
-    assert n_params(resnet.resnet20()) == 269_722
-    assert n_params(resnet.resnet110()) == 1_727_962
+    assert n_params(resnet_cifar.resnet20()) == 269_722
+    assert n_params(resnet_cifar.resnet110()) == 1_727_962
     # option B adds two 1x1 projections + BN: 16->32 and 32->64
-    assert n_params(resnet.resnet20(shortcut="B")) == 269_722 + (16 * 32 + 64) + (32 * 64 + 128)
+    assert n_params(resnet_cifar.resnet20(shortcut="B")) == 269_722 + (16 * 32 + 64) + (32 * 64 + 128)
 
 
 def test_resnext29_and_preact1001_counts():
-    assert n_params(resnet.resnext29_8x64d()) == 34_426_698        # Xie et al.: 34.4M
+    assert n_params(resnet_cifar.resnext29_8x64d()) == 34_426_698        # Xie et al.: 34.4M
     # He et al. 2016's 10.2M for ResNet-1001 counts the conv and fc weights (10.18M);
     # with BatchNorm's scale and shift it is 10.33M
-    m = resnet.preact_resnet1001()
+    m = resnet_cifar.preact_resnet1001()
     assert round(n_params_no_bn(m) / 1e6, 1) == 10.2 and n_params(m) == 10_327_706
 
 
@@ -100,15 +100,15 @@ def test_structure_details():
     b = resnet.Bottleneck(64, 64, groups=32, base_width=4)
     assert b.conv2.groups == 32 and b.conv2.in_channels == 128
     # option A is parameter-free; plain nets have no shortcut at all
-    r20 = resnet.resnet20()
+    r20 = resnet_cifar.resnet20()
     assert isinstance(r20.layer2[0].downsample, resnet.ZeroPadShortcut)
-    assert all(b.downsample is None for b in resnet.plain20().blocks())
+    assert all(b.downsample is None for b in resnet_cifar.plain20().blocks())
     # pre-activation: an ImageNet stem is already activated, the CIFAR stem is a bare conv
     assert resnet.preact_resnet18(num_classes=10).layer1[0].bn1 is None
     c18 = resnet.preact_resnet18(num_classes=10, cifar=True)     # 3x3 stem, no max pool
     assert c18.conv1.kernel_size == (3, 3) and c18.maxpool is None and c18.bn1 is None
     assert c18(mt.randn(2, 3, 32, 32)).shape == (2, 10)
-    p110 = resnet.preact_resnet110()
+    p110 = resnet_cifar.preact_resnet110()
     assert p110.bn1 is None and p110.layer1[0].bn1 is not None and p110.bn_final is not None
     # DenseNet-BC: 3 blocks of 16 layers, 2k stem, compression 0.5
     d = densenet.densenet_bc_100_12()
@@ -153,15 +153,15 @@ def test_zero_pad_shortcut_values():
 
 def test_bad_configurations_say_what_is_wrong():
     with pytest.raises(ValueError, match="6n\\+2"):
-        resnet.resnet_cifar(21)
+        resnet_cifar.resnet_cifar(21)
     with pytest.raises(ValueError, match="6n\\+4"):
-        resnet.wrn(27, 10)
+        resnet_cifar.wrn(27, 10)
     with pytest.raises(ValueError, match="PlainBlock"):
-        resnet.plain20(stochastic_depth=0.5)
+        resnet_cifar.plain20(stochastic_depth=0.5)
     with pytest.raises(ValueError, match="groups=1"):
         resnet.ResNet(resnet.BasicBlock, [1, 1], planes=(8, 16), groups=4)
     with pytest.raises(ValueError, match="p_L"):
-        resnet.resnet20(stochastic_depth=0.0)
+        resnet_cifar.resnet20(stochastic_depth=0.0)
     with pytest.raises(ValueError, match="6n\\+4"):
         densenet.densenet_bc(99, 12)
     with pytest.raises(ValueError, match="channel widths"):
@@ -170,7 +170,7 @@ def test_bad_configurations_say_what_is_wrong():
 
 def test_registry_lists_every_builder():
     names = set(list_models())
-    for fam in (resnet, densenet, fractalnet):
+    for fam in (resnet, resnet_cifar, densenet, fractalnet):
         assert set(fam.BUILDERS) <= names
     for name in ("resnet152", "resnet1202", "plain110", "preact_resnet164", "wrn28_10",
                  "resnext29_16x64d", "densenet_bc_100_12", "fractalnet"):
@@ -261,7 +261,7 @@ def _count_calls(modules):
 
 
 def test_resnet110_stochastic_depth_draws_match_expected_depth():
-    model = resnet.resnet110(stochastic_depth=0.5)
+    model = resnet_cifar.resnet110(stochastic_depth=0.5)
     blocks = model.blocks()
     L = len(blocks)
     assert L == 54
@@ -293,8 +293,8 @@ def test_resnet110_stochastic_depth_draws_match_expected_depth():
 def test_stochastic_depth_eval_scales_each_branch_by_its_survival_probability():
     """Eval: H_l = ReLU(p_l F(H_{l-1}) + x). F ends in BN, so the same network without
     stochastic depth and with each bn2 scale and shift multiplied by p_l is identical."""
-    sd = resnet.resnet20(stochastic_depth=0.5)
-    ref = resnet.resnet20()
+    sd = resnet_cifar.resnet20(stochastic_depth=0.5)
+    ref = resnet_cifar.resnet20()
     for m in sd.modules():     # running statistics that make eval BN no identity
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.data = mt.randn(*m.running_mean.shape).data * 0.1
@@ -382,11 +382,11 @@ def test_fractalnet_drop_path_depth_and_eval():
 
 # ------------------------------------------------------- one SGD step per family
 SMALL = {
-    "resnet20": lambda: resnet.resnet20(),
-    "plain20": lambda: resnet.plain20(),
-    "resnet_sd": lambda: resnet.resnet_cifar(14, stochastic_depth=0.5),
-    "preact_resnet": lambda: resnet.preact_resnet_cifar(11, bottleneck=True),
-    "wrn": lambda: resnet.wrn(10, 2, dropout=0.3),
+    "resnet20": lambda: resnet_cifar.resnet20(),
+    "plain20": lambda: resnet_cifar.plain20(),
+    "resnet_sd": lambda: resnet_cifar.resnet_cifar(14, stochastic_depth=0.5),
+    "preact_resnet": lambda: resnet_cifar.preact_resnet_cifar(11, bottleneck=True),
+    "wrn": lambda: resnet_cifar.wrn(10, 2, dropout=0.3),
     "resnext29": lambda: resnet.ResNet(resnet.Bottleneck, [1, 1, 1], num_classes=10,
                                        planes=(8, 16, 32), stem="cifar", groups=4,
                                        width_per_group=16),
@@ -644,7 +644,7 @@ def test_torchvision_structured_weights_give_the_same_logits(pair, tmp_path):
 
 # -------------------------------------------------------------------- devices
 def test_cifar_resnet_on_device(device):
-    model = resnet.resnet20(stochastic_depth=0.8).to(device)
+    model = resnet_cifar.resnet20(stochastic_depth=0.8).to(device)
     x = mt.randn(2, 3, 16, 16, device=device)
     out = model(x)
     F.cross_entropy(out, mt.randint(0, 10, (2,), device=device)).backward()

@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import backend, nn
 from ..autograd import GraphEdge, enable_grad
+from ..functional.geometry import pair
 from ..tensor import Tensor
 from ._graph import assign_ops, eval_mode, graph_ops, record_layer_calls, tensors_in
 from .summary import build_for_counting, random_input
@@ -59,7 +60,7 @@ __all__ = ["receptive_field", "ReceptiveField", "RFRow", "effective_receptive_fi
 
 
 def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    return pair(v, "size", "receptive_field")
 
 
 class _Field:

@@ -5,7 +5,9 @@ How it is computed
     One real forward pass in eval mode with a random batch (``batch_size`` images of
     ``input_size``) and autograd recording, as in training. A forward hook on every leaf
     layer records its output; the MACs follow from the layer's hyper-parameters and its
-    output shape; the memory the backward pass will need is read off the recorded graph.
+    output shape; the memory the backward pass will need is read off the recorded graph,
+    and so is each conv's algorithm (the fast-path unit that ran it, or "im2col", the
+    story of functional/conv.py, under set_kernels("reference")).
     (VGG-16 at 224x224 is 15.5 GMACs: a few seconds on a CPU.)
 
 Conventions
@@ -76,12 +78,14 @@ class LayerRow:
     """
 
     __slots__ = ("name", "type", "output_shape", "params", "macs", "activation_bytes",
-                 "kept_bytes")
+                 "kept_bytes", "algorithm")
 
-    def __init__(self, name, type, output_shape, params, macs, activation_bytes, kept_bytes):
+    def __init__(self, name, type, output_shape, params, macs, activation_bytes, kept_bytes,
+                 algorithm=""):
         self.name, self.type, self.output_shape = name, type, output_shape
         self.params, self.macs = params, macs
         self.activation_bytes, self.kept_bytes = activation_bytes, kept_bytes
+        self.algorithm = algorithm     # how a conv ran: str(fast.Plan), "winograd F(4x4)"
 
     def __repr__(self):
         return (f"LayerRow({self.name!r}, {self.type}, out={self.output_shape}, "
@@ -160,14 +164,16 @@ class Summary:
         raise KeyError(f"summary of {self.model_name} has no layer named {name!r}")
 
     # ---------------------------------------------------------------- printing
-    HEADER = ("Layer", "Type", "Output shape", "Params", "MACs", "Activations", "Kept for bwd")
+    HEADER = ("Layer", "Type", "Algorithm", "Output shape", "Params", "MACs", "Activations",
+              "Kept for bwd")
 
     def _cells(self):
-        body = [(r.name, r.type, _shape_str(r.output_shape), f"{r.params:,}",
-                 format_count(r.macs) if r.macs else "-", format_bytes(r.activation_bytes),
-                 format_bytes(r.kept_bytes)) for r in self.rows]
+        body = [(r.name, r.type, r.algorithm or "-", _shape_str(r.output_shape),
+                 f"{r.params:,}", format_count(r.macs) if r.macs else "-",
+                 format_bytes(r.activation_bytes), format_bytes(r.kept_bytes))
+                for r in self.rows]
         if self.outside_kept_bytes:
-            body.append(("(ops outside layers)", "", "", "", "", "",
+            body.append(("(ops outside layers)", "", "", "", "", "", "",
                          format_bytes(self.outside_kept_bytes)))
         return body
 
@@ -194,7 +200,7 @@ class Summary:
         cells = self._cells()
         widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
                   for i, h in enumerate(self.HEADER)]
-        left = (True, True, True, False, False, False, False)
+        left = (True, True, True, True, False, False, False, False)
 
         def fmt(row):
             return "  ".join(c.ljust(w) if l else c.rjust(w)
@@ -213,7 +219,7 @@ class Summary:
     def to_markdown(self):
         """The table as GitHub markdown, followed by the totals as a list."""
         lines = ["| " + " | ".join(self.HEADER) + " |",
-                 "|" + "|".join(["---"] * 3 + ["---:"] * 4) + "|"]
+                 "|" + "|".join(["---"] * 4 + ["---:"] * 4) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                   for row in self._cells()]
         lines.append("")
@@ -225,14 +231,14 @@ class Summary:
         CSV text; also writes it to ``path`` when one is given."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["name", "type", "output_shape", "params", "macs", "activation_bytes",
-                    "kept_bytes"])
+        w.writerow(["name", "type", "algorithm", "output_shape", "params", "macs",
+                    "activation_bytes", "kept_bytes"])
         for r in self.rows:
-            w.writerow([r.name, r.type, _shape_csv(r.output_shape), r.params, r.macs,
-                        r.activation_bytes, r.kept_bytes])
+            w.writerow([r.name, r.type, r.algorithm, _shape_csv(r.output_shape), r.params,
+                        r.macs, r.activation_bytes, r.kept_bytes])
         if self.outside_kept_bytes:
-            w.writerow(["(ops outside layers)", "", "", 0, 0, 0, self.outside_kept_bytes])
-        w.writerow(["total", "", "", self.total_params, self.total_macs,
+            w.writerow(["(ops outside layers)", "", "", "", 0, 0, 0, self.outside_kept_bytes])
+        w.writerow(["total", "", "", "", self.total_params, self.total_macs,
                     self.activation_bytes, self.kept_bytes])
         text = buf.getvalue()
         if path is not None:
@@ -309,9 +315,12 @@ def summary(model, input_size=(3, 224, 224), batch_size=1, device="cpu", optimiz
     # first claimed by the layer whose op holds it (in forward order)
     owner = assign_ops(calls)
     kept = {c.index: 0 for c in calls}
+    algorithm = {}                 # a conv op records the plan it ran (fast.choose_conv)
     outside, seen = 0, set(own)
     for fn in graph_ops(out):
         call = owner.get(id(fn))
+        if call is not None and getattr(fn, "plan", None) is not None:
+            algorithm[call.index] = str(fn.plan)
         for a in arrays_held(fn):
             base = storage(a)
             if id(base) in seen:
@@ -329,7 +338,8 @@ def summary(model, input_size=(3, 224, 224), batch_size=1, device="cpu", optimiz
         n_params = sum(int(p.data.size) for p in c.module.parameters(recurse=False))
         macs = count_macs(c.module, outs[0]) if len(outs) == 1 else 0
         rows.append(LayerRow(c.name, c.type, shape, n_params, macs,
-                             sum(int(t.data.nbytes) for t in outs), kept[c.index]))
+                             sum(int(t.data.nbytes) for t in outs), kept[c.index],
+                             algorithm.get(c.index, "")))
 
     trainable = [p for p in params if p.requires_grad]
     return Summary(

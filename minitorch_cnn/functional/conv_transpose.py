@@ -1,7 +1,7 @@
 """Transposed convolution and max unpooling: running a convolution and a max pool
 backwards, as ZFNet's deconvnet does (Zeiler & Fergus 2014, Section 2.1).
 
-Shape glossary as in conv.py (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW), with
+Shape glossary as in geometry.py (N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW), with
 C_in, C_out the channels going in and out of *this* op.
 
 Transposed convolution. A conv2d from C_out channels of size OH x OW to C_in channels
@@ -25,7 +25,7 @@ and GEMM, run backwards. The output size undoes conv_output_size:
 conv maps both 8 and 7 rows to 4): it adds rows at the bottom (and columns at the
 right); they get the contributions that fall there, or zeros.
 
-This is the readable version: one GEMM for the whole batch, no blocking (see conv.py
+This is the readable version: one GEMM for the whole batch, no blocking (see fast/
 for the fast path's tricks). Padding is done as "compute everything, then crop": col2im
 fills the full (H-1)*SH + DH*(KH-1) + 1 rows, and the output is rows PH ... PH+OH-1
 of it (zeros past its end).
@@ -40,16 +40,11 @@ import numpy as np
 from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
-from .conv import _pair
+from .dtypes import check_same_dtype
+from .geometry import conv_transpose_geometry, conv_transpose_output_size, pair
 from .shape import reshape
 
 __all__ = ["conv_transpose2d", "conv_transpose_output_size", "max_unpool2d"]
-
-
-def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0,
-                               dilation=1):
-    """OH for one axis: (H - 1)*SH - 2*PH + DH*(KH - 1) + output_padding + 1."""
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
 def _crop(full, PH, PW, OH, OW):
@@ -66,117 +61,67 @@ def _crop(full, PH, PW, OH, OW):
 class ConvTranspose2d(Function):
     """y = conv_transpose(x, w) + b (module docstring); backward gives dL/dx, dL/dw, dL/db.
 
-    Saves x (needed for dw) and w (needed for dx) only."""
+    g: the geometry of the conv this op is the adjoint of (geometry.conv_transpose_geometry:
+    from the full output map (N, C_out, HF, WF) to x (N, C_in, H, W)); crop: (PH, PW, OH,
+    OW). Saves x (needed for dw) and w (needed for dx) only."""
 
-    def forward(self, x, w, b, stride, padding, output_padding, dilation, groups):
+    def forward(self, x, w, b, g, crop):
         xp = get_array_module(x)
-        N, C_in, H, W = x.shape
-        _, C_out_g, KH, KW = w.shape                           # (C_in, C_out/groups, KH, KW)
-        C_out, g = C_out_g * groups, groups
-        (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-        HF = conv_transpose_output_size(H, KH, SH, 0, 0, DH)   # the full, uncropped size
-        WF = conv_transpose_output_size(W, KW, SW, 0, 0, DW)
-        OH = conv_transpose_output_size(H, KH, SH, PH, output_padding[0], DH)
-        OW = conv_transpose_output_size(W, KW, SW, PW, output_padding[1], DW)
-        self.geom = (KH, KW, SH, SW, 0, 0, DH, DW)             # col2im/im2col on the full map
-        self.groups, self.x_shape, self.full = groups, x.shape, (HF, WF)
+        N, G = x.shape[0], g.groups
+        C_in, C_out, L = g.OC, g.C, N * g.OH * g.OW           # L: the N*H*W input pixels
+        self.g, self.crop = g, crop
         self.save_for_backward(x if self.needs_input_grad[1] else None,
                                w if self.needs_input_grad[0] else None)
         # (N, C_in, H, W) -> (groups, C_in/g, N*H*W): every pixel a column
-        x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, C_in // g, N * H * W)
-        w_mat = w.reshape(g, C_in // g, C_out_g * KH * KW)
-        cols = w_mat.transpose(0, 2, 1) @ x_mat                # the GEMM: (g, C_out/g*KH*KW, N*H*W)
-        full = kernels.col2im(cols.reshape(C_out * KH * KW, N * H * W),
-                              (N, C_out, HF, WF), *self.geom)
-        y = full if (PH, PW, OH, OW) == (0, 0, HF, WF) else _crop(full, PH, PW, OH, OW)
+        x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(G, C_in // G, L)
+        w_mat = w.reshape(G, C_in // G, C_out // G * g.KH * g.KW)
+        cols = w_mat.transpose(0, 2, 1) @ x_mat                # the GEMM: (G, C_out/G*KH*KW, L)
+        full = kernels.col2im(cols.reshape(C_out * g.KH * g.KW, L), g)   # (N, C_out, HF, WF)
+        PH, PW, OH, OW = crop
+        y = full if (PH, PW, OH, OW) == (0, 0, g.H, g.W) else _crop(full, PH, PW, OH, OW)
         if b is not None:
             y += b.reshape(C_out, 1, 1)
-        self.crop = (PH, PW, OH, OW)
         return y
 
     def backward(self, gy):
         x, w = self.saved
         xp = get_array_module(gy)
-        N, C_in, H, W = self.x_shape
-        C_out, OH, OW = gy.shape[1:]
-        g, KH, KW = self.groups, self.geom[0], self.geom[1]
-        PH, PW = self.crop[:2]
-        HF, WF = self.full
+        g, (PH, PW, OH, OW) = self.g, self.crop
+        N, G = gy.shape[0], g.groups
+        C_in, C_out, L = g.OC, g.C, N * g.OH * g.OW
         # the adjoint of the crop: dy back in its place on the full map, zeros elsewhere
-        gfull = xp.zeros((N, C_out, HF, WF), dtype=gy.dtype)
-        h, w_ = min(OH, HF - PH), min(OW, WF - PW)
+        gfull = xp.zeros((N, C_out, g.H, g.W), dtype=gy.dtype)
+        h, w_ = min(OH, g.H - PH), min(OW, g.W - PW)
         gfull[:, :, PH:PH + h, PW:PW + w_] = gy[:, :, :h, :w_]
-        # the adjoint of col2im: (N, C_out, HF, WF) -> (g, C_out/g*KH*KW, N*H*W)
-        gcols = kernels.im2col(gfull, *self.geom).reshape(g, C_out // g * KH * KW, N * H * W)
+        # the adjoint of col2im: (N, C_out, HF, WF) -> (G, C_out/G*KH*KW, N*H*W)
+        gcols = kernels.im2col(gfull, g).reshape(G, C_out // G * g.KH * g.KW, L)
         gx = gw = gb = None
         if self.needs_input_grad[0]:                           # dx = W @ dcols
-            gx = w.reshape(g, C_in // g, -1) @ gcols           # (g, C_in/g, N*H*W)
-            gx = xp.ascontiguousarray(gx.reshape(C_in, N, H, W).transpose(1, 0, 2, 3))
+            gx = w.reshape(G, C_in // G, -1) @ gcols           # (G, C_in/G, N*H*W)
+            gx = xp.ascontiguousarray(gx.reshape(C_in, N, g.OH, g.OW).transpose(1, 0, 2, 3))
         if self.needs_input_grad[1]:                           # dW = x @ dcols^T
-            x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(g, C_in // g, -1)
-            gw = (x_mat @ gcols.transpose(0, 2, 1)).reshape(C_in, C_out // g, KH, KW)
+            x_mat = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(G, C_in // G, -1)
+            gw = (x_mat @ gcols.transpose(0, 2, 1)).reshape(C_in, C_out // G, g.KH, g.KW)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             gb = gy.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
 
-def _check_conv_transpose(x_shape, w_shape, x_dtype, w_dtype, stride, padding,
-                          output_padding, dilation, groups, name="conv_transpose2d"):
-    if len(w_shape) != 4:
-        raise ValueError(f"{name}: weight must be 4-D (C_in, C_out/groups, KH, KW), got shape "
-                         f"{tuple(w_shape)}")
-    if len(x_shape) != 4:
-        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
-                         f"got shape {tuple(x_shape)}")
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
-    C_in = w_shape[0]
-    if C_in % groups:
-        raise ValueError(f"{name}: groups={groups} must divide the weight's {C_in} input "
-                         f"channels (weight {tuple(w_shape)})")
-    if x_shape[1] != C_in:
-        raise ValueError(f"{name}: expected input with {C_in} channels (weight "
-                         f"{tuple(w_shape)}, laid out (C_in, C_out/groups, KH, KW)), got "
-                         f"{x_shape[1]} channels (input shape {tuple(x_shape)})")
-    if x_dtype != w_dtype:
-        raise TypeError(f"{name}: input dtype {x_dtype} and weight dtype {w_dtype} differ")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
-        raise ValueError(f"{name}: stride and dilation must be >= 1, padding and "
-                         f"output_padding >= 0, got stride={stride}, padding={padding}, "
-                         f"output_padding={output_padding}, dilation={dilation}")
-    for axis in range(2):
-        if output_padding[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(f"{name}: output_padding {output_padding} must be smaller than "
-                             f"the stride {stride} or the dilation {dilation} (it picks one of "
-                             f"the sizes a strided conv maps to the same input size)")
-    out = [conv_transpose_output_size(x_shape[2 + a], w_shape[2 + a], stride[a], padding[a],
-                                      output_padding[a], dilation[a]) for a in range(2)]
-    if min(out) < 1:
-        raise ValueError(f"{name}: padding {padding} leaves no output: (H - 1)*stride - "
-                         f"2*padding + dilation*(K - 1) + output_padding + 1 = {out} for "
-                         f"input {tuple(x_shape[2:])}, kernel {tuple(w_shape[2:])}")
-
-
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                     groups=1, dilation=1):
+                     groups=1, dilation=1, *, name="conv_transpose2d"):
     """Transposed 2-D convolution (torch.nn.functional.conv_transpose2d): the adjoint of
     conv2d, (N, C_in, H, W) -> (N, C_out, OH, OW), weight (C_in, C_out/groups, KH, KW),
-    bias (C_out,). Note torch's argument order: groups before dilation."""
+    bias (C_out,). Note torch's argument order: groups before dilation. ``name`` is who
+    errors say is asking (nn.ConvTranspose2d passes its own)."""
     unbatched = input.ndim == 3
     if unbatched:
         input = reshape(input, (1,) + tuple(input.shape))
-    op = "conv_transpose2d"
-    stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
-    output_padding = _pair(output_padding, "output_padding", op)
-    dilation = _pair(dilation, "dilation", op)
-    _check_conv_transpose(input.shape, weight.shape, input.dtype, weight.dtype, stride,
-                          padding, output_padding, dilation, groups)
-    C_out = weight.shape[1] * int(groups)
-    if bias is not None and tuple(bias.shape) != (C_out,):
-        raise ValueError(f"{op}: bias must have shape ({C_out},), got {tuple(bias.shape)}")
-    y = ConvTranspose2d.apply(input, weight, bias, stride=stride, padding=padding,
-                              output_padding=output_padding, dilation=dilation,
-                              groups=int(groups))
+    check_same_dtype(name, input, weight=weight, bias=bias)
+    g, crop = conv_transpose_geometry(input.shape, weight.shape, stride, padding,
+                                      output_padding, dilation, groups, name)
+    if bias is not None and tuple(bias.shape) != (g.C,):
+        raise ValueError(f"{name}: bias must have shape ({g.C},), got {tuple(bias.shape)}")
+    y = ConvTranspose2d.apply(input, weight, bias, g=g, crop=crop)
     return reshape(y, y.shape[1:]) if unbatched else y
 
 
@@ -221,12 +166,13 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
                          f"return_indices=True) gave with this input)")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be integers, got dtype {idx.dtype}")
-    KH, KW = _pair(kernel_size, "kernel_size", op)
-    SH, SW = _pair(stride if stride is not None else (KH, KW), "stride", op)
-    PH, PW = _pair(padding, "padding", op)
+    KH, KW = pair(kernel_size, "kernel_size", op)
+    SH, SW = pair(stride if stride is not None else (KH, KW), "stride", op)
+    PH, PW = pair(padding, "padding", op)
     H, W = input.shape[-2:]
     if output_size is None:
-        OH, OW = (H - 1) * SH - 2 * PH + KH, (W - 1) * SW - 2 * PW + KW
+        OH = conv_transpose_output_size(H, KH, SH, PH)      # the pool's size, undone
+        OW = conv_transpose_output_size(W, KW, SW, PW)
     else:
         OH, OW = (int(s) for s in tuple(output_size)[-2:])
     if OH < 1 or OW < 1:

@@ -2,16 +2,23 @@
 
 Channels are axis 1 throughout: x (N, C, H, W) for images, (N, C) or (N, C, L) for
 batch norm over feature vectors and sequences.
+
+Batch norm's story is the BatchNorm Function below: its docstring has the math, its
+forward and backward call four kernels, which under ``set_kernels("reference")`` are
+kernels/reference.py's few lines of NumPy (``fast.choose_kernels``), and under "fast"
+their Numba or CuPy versions. The fused BN+ReLU and BN+add+ReLU of nn/fused.py are the
+same Function with the activation (and the residual) folded into the same passes.
 """
 import math
 
 
-from .. import backend, kernels
+from .. import backend, fast
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from .dtypes import check_float, check_same_dtype
 
-__all__ = ["batch_norm", "batch_norm_relu", "local_response_norm", "dropout2d"]
+__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu", "local_response_norm",
+           "dropout2d"]
 
 
 # ------------------------------------------------------------------- batch norm
@@ -40,10 +47,14 @@ class BatchNorm(Function):
     where lo < output < hi before the formulas above. The same numbers as BatchNorm then
     ReLU, with one pass over memory fewer each way and no intermediate y. It also saves
     the output, which the separate ReLU would have saved instead.
+
+    ``residual`` (the shape of x), with a band, fuses a residual block's tail:
+    out = clamp(y + residual, lo, hi). Its gradient is g where lo < out < hi (the same
+    masked g that flows into the formulas above), so it costs no extra pass either.
     """
 
-    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps,
-                band=None):
+    def forward(self, x, weight, bias, running_mean, running_var, residual=None, *, training,
+                momentum, eps, band=None):
         xp = get_array_module(x)
         N, C = x.shape[:2]
         self.empty = x.size == 0
@@ -52,8 +63,9 @@ class BatchNorm(Function):
             return xp.empty_like(x)
         x3 = xp.ascontiguousarray(x).reshape(N, C, -1)          # (N, C, L)
         M = N * x3.shape[2]
+        self.kernels = K = fast.choose_kernels(device_of(x))    # kernels/reference.py to read
         if training:
-            mean, var = kernels.batch_norm_statistics(x3)
+            mean, var = K.batch_norm_statistics(x3)
             if running_mean is not None:        # in place: these are the layer's buffers
                 running_mean *= 1 - momentum
                 running_mean += (momentum * mean).astype(running_mean.dtype)
@@ -64,7 +76,8 @@ class BatchNorm(Function):
         inv_std = 1 / xp.sqrt(var + eps)
         w = weight if weight is not None else xp.ones(C, dtype=x.dtype)
         b = bias if bias is not None else xp.zeros(C, dtype=x.dtype)
-        y = kernels.batch_norm_apply(x3, mean, inv_std, w, b, band)
+        r3 = None if residual is None else xp.ascontiguousarray(residual).reshape(x3.shape)
+        y = K.batch_norm_apply(x3, mean, inv_std, w, b, band, r3)
         self.save_for_backward(x3, mean, inv_std, w, None if band is None else y)
         self.training, self.M, self.band = training, M, band
         return y.reshape(x.shape)
@@ -73,21 +86,25 @@ class BatchNorm(Function):
         xp = get_array_module(gy)
         if self.empty:
             zeros = xp.zeros(self.C, dtype=gy.dtype)
-            return xp.zeros_like(gy), zeros, zeros, None, None
+            return xp.zeros_like(gy), zeros, zeros, None, None, xp.zeros_like(gy)
         x3, mean, inv_std, w, y = self.saved             # y: the output, with a fused band
+        K = self.kernels
         g3 = xp.ascontiguousarray(gy).reshape(x3.shape)
-        sum_g, sum_g_xhat = kernels.batch_norm_backward_reduce(g3, x3, mean, inv_std, y,
-                                                               self.band)
+        band, g_residual = self.band, None
+        if self.needs_input_grad[5:] == (True,):     # dL/dresidual: g through the band
+            g3 = K.band_backward(g3, y, *band)
+            y, band, g_residual = None, None, g3.reshape(gy.shape)
+        sum_g, sum_g_xhat = K.batch_norm_backward_reduce(g3, x3, mean, inv_std, y, band)
         gx = None
         if self.needs_input_grad[0]:
             if self.training:
                 mean_g, mean_g_xhat = sum_g / self.M, sum_g_xhat / self.M
             else:
                 mean_g = mean_g_xhat = xp.zeros_like(sum_g)
-            gx = kernels.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
-                                                   mean_g_xhat, y, self.band)
+            gx = K.batch_norm_backward_input(g3, x3, mean, inv_std, w * inv_std, mean_g,
+                                             mean_g_xhat, y, band)
             gx = gx.reshape(gy.shape)
-        return gx, sum_g_xhat, sum_g, None, None
+        return gx, sum_g_xhat, sum_g, None, None, g_residual
 
 
 def _check_batch_norm(fn, input, running_mean, running_var, weight, bias, training):
@@ -134,8 +151,8 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
                     momentum=0.1, eps=1e-5, max_value=math.inf):
     """min(max(batch_norm(...), 0), max_value) as one op: ReLU after batch norm
     (max_value=6: ReLU6), in the pass that normalises; the same numbers and gradients as
-    ``relu(batch_norm(...))``. ``nn.Sequential`` uses it for a BatchNorm followed by a ReLU
-    or ReLU6. Not in torch.nn.functional (torch fuses this in its compilers instead)."""
+    ``relu(batch_norm(...))``. ``nn.BatchNormReLU2d`` runs it. Not in torch.nn.functional
+    (torch fuses this in its compilers instead)."""
     _check_batch_norm("batch_norm_relu", input, running_mean, running_var, weight, bias,
                       training)
     if not max_value > 0:
@@ -143,6 +160,23 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
     return BatchNorm.apply(input, weight, bias, running_mean, running_var,
                            training=bool(training), momentum=momentum, eps=eps,
                            band=(0.0, float(max_value)))
+
+
+def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None, bias=None,
+                        training=False, momentum=0.1, eps=1e-5):
+    """relu(batch_norm(input, ...) + residual) as one op: the tail of a residual block
+    (He et al. 2015), y = ReLU(BN(conv(...)) + shortcut). The same numbers and gradients
+    as the three ops, with one pass over memory each way instead of three; the residual
+    gets the gradient that passes the ReLU. ``nn.BatchNormAddReLU2d`` runs it."""
+    _check_batch_norm("batch_norm_add_relu", input, running_mean, running_var, weight, bias,
+                      training)
+    if tuple(residual.shape) != tuple(input.shape) or residual.dtype != input.dtype:
+        raise ValueError(f"batch_norm_add_relu: residual must match the input, shape "
+                         f"{tuple(input.shape)} and dtype {input.dtype}; got shape "
+                         f"{tuple(residual.shape)}, dtype {residual.dtype}")
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var, residual,
+                           training=bool(training), momentum=momentum, eps=eps,
+                           band=(0.0, math.inf))
 
 
 # --------------------------------------------------------- local response norm

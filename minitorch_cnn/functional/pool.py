@@ -1,70 +1,39 @@
 """Pooling: the max or the mean of each window, and the adaptive versions that fit
 their windows to a requested output size.
 
-Shape glossary as in conv.py: x (N, C, H, W) -> y (N, C, OH, OW); the window is KH x KW,
-moved by SH, SW over the input padded by PH, PW (dilation DH, DW for max pooling).
-Window (oh, ow) covers rows oh*SH - PH ... oh*SH - PH + DH*(KH-1).
+The story, per channel, window (oh, ow) reading the taps (ih, iw) = (oh*SH - PH + kh*DH,
+ow*SW - PW + kw*DW) that fall inside the input:
 
-    OH = floor_or_ceil((H + 2*PH - DH*(KH-1) - 1) / SH) + 1
+    max:      y = max of the taps, argmax = where it was   dL/dx: gy to that pixel only
+    average:  y = sum of the taps / divisor                dL/dx: gy / divisor to each tap
 
-with ceil_mode rounding up, so that a last, partial window covers the rest of the input
-(torch drops it again if it would start in the bottom padding).
+(gradients add up where windows overlap). kernels/reference.py writes each as a loop
+over the KH x KW taps, one strided slice of the padded input per tap; under
+``set_kernels("reference")`` that is exactly what runs (``fast.choose_kernels``), and
+under "fast" the Numba or CuPy kernels of the same names, tested against it.
+
+Shape glossary and window geometry in functional/geometry.py: x (N, C, H, W) ->
+y (N, C, OH, OW); the window is KH x KW, moved by SH, SW over the input padded by PH, PW
+(dilation DH, DW for max pooling). ``pool_geometry`` checks the arguments once and the
+kernels (kernels/reference.py to read, Numba or CuPy under "fast") take the geometry
+whole. With ceil_mode the output size rounds up, so that a last, partial window covers
+the rest of the input (torch drops it again if it would start in the bottom padding).
 
 dtypes: float32 and float64; max_pool2d also takes integers, as torch. A window that holds
 a NaN gives NaN, and its gradient goes to the NaN (kernels/reference.py has the rule).
 """
 import numpy as np
 
-from .. import kernels
+from .. import fast
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import device_of, get_array_module
 from ..tensor import Tensor
-from .conv import _pair
 from .dtypes import check_float
+from .geometry import pool_geometry, pool_output_size
 from .shape import reshape
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "pool_output_size"]
-
-
-def pool_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
-    """OH for one axis, rounding the number of window steps down, or up with ceil_mode."""
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1                          # the last window would start in the padding
-    return out
-
-
-def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """Check a pool's arguments against x's shape; returns KH, KW, SH, SW, PH, PW, DH, DW,
-    OH, OW."""
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
-                         f"got shape {tuple(x.shape)}")
-    KH, KW = _pair(kernel_size, "kernel_size", op)
-    SH, SW = _pair(stride if stride is not None else (KH, KW), "stride", op)
-    PH, PW = _pair(padding, "padding", op)
-    DH, DW = _pair(dilation, "dilation", op)
-    if min(KH, KW, SH, SW, DH, DW) < 1 or min(PH, PW) < 0:
-        raise ValueError(f"{op}: kernel_size, stride and dilation must be >= 1 and padding "
-                         f">= 0, got kernel_size={(KH, KW)}, stride={(SH, SW)}, padding="
-                         f"{(PH, PW)}, dilation={(DH, DW)}")
-    if PH > (DH * (KH - 1) + 1) // 2 or PW > (DW * (KW - 1) + 1) // 2:
-        raise ValueError(f"{op}: padding {(PH, PW)} must be at most half the window "
-                         f"{(DH * (KH - 1) + 1, DW * (KW - 1) + 1)}, so that every window "
-                         f"holds at least one input pixel")
-    H, W = x.shape[2:]
-    if H < 1 or W < 1:
-        raise ValueError(f"{op}: expected an input of at least 1x1 pixels, got shape "
-                         f"{tuple(x.shape)}")
-    OH = pool_output_size(H, KH, SH, PH, DH, ceil_mode)
-    OW = pool_output_size(W, KW, SW, PW, DW, ceil_mode)
-    if OH < 1 or OW < 1:
-        raise ValueError(f"{op}: window {KH}x{KW} (dilation {(DH, DW)}) does not fit the "
-                         f"input {H}x{W} with padding {(PH, PW)}: the output would be "
-                         f"{OH}x{OW}")
-    return KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
 
 
 def _batched(fn):
@@ -88,8 +57,9 @@ class MaxPool2d(Function):
     Saves the argmax indices (int64, the size of y), not x: they are all backward needs.
     """
 
-    def forward(self, x, geom, indices=None):
-        y, argmax = kernels.max_pool2d(x, *geom)
+    def forward(self, x, g, indices=None):
+        self.kernels = fast.choose_kernels(device_of(x))   # kernels/reference.py to read
+        y, argmax = self.kernels.max_pool2d(x, g)
         self.save_for_backward(argmax)
         self.x_shape = x.shape
         if indices is not None:           # return_indices: hand the argmax out too
@@ -98,8 +68,8 @@ class MaxPool2d(Function):
 
     def backward(self, gy):
         argmax, = self.saved
-        return kernels.max_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
-                                           argmax, self.x_shape)
+        return self.kernels.max_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
+                                                argmax, self.x_shape)
 
 
 @_batched
@@ -109,18 +79,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel size. With return_indices, also the flat index (ih*W + iw) of each max."""
     if input.dtype.kind not in "iu":
         check_float("max_pool2d", input)
-    geom = _pool_args("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+    g = pool_geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode,
+                      "max_pool2d")
     indices = [] if return_indices else None
-    y = MaxPool2d.apply(input, geom=geom, indices=indices)
+    y = MaxPool2d.apply(input, g=g, indices=indices)
     return (y, Tensor(indices[0])) if return_indices else y
 
 
 # --------------------------------------------------------------------- average
-def _avg_divisor(H, W, KH, KW, SH, SW, PH, PW, OH, OW, count_include_pad, divisor_override):
+def _avg_divisor(g, count_include_pad, divisor_override):
     """What each window's sum is divided by, (OH, OW), by torch's rule: the window's size
     clipped to the padded input (count_include_pad), or to the input itself."""
     if divisor_override is not None:
-        return np.full((OH, OW), float(divisor_override))
+        return np.full((g.OH, g.OW), float(divisor_override))
 
     def axis(size, K, S, P, O):
         start = np.arange(O) * S - P
@@ -128,8 +99,8 @@ def _avg_divisor(H, W, KH, KW, SH, SW, PH, PW, OH, OW, count_include_pad, diviso
         inside = np.minimum(end, size) - np.maximum(start, 0)
         return end - start, inside
 
-    pool_h, in_h = axis(H, KH, SH, PH, OH)
-    pool_w, in_w = axis(W, KW, SW, PW, OW)
+    pool_h, in_h = axis(g.H, g.KH, g.SH, g.PH, g.OH)
+    pool_w, in_w = axis(g.W, g.KW, g.SW, g.PW, g.OW)
     if count_include_pad:
         return np.outer(pool_h, pool_w).astype(np.float64)
     return np.outer(in_h, in_w).astype(np.float64)
@@ -139,18 +110,14 @@ class AvgPool2d(Function):
     """y = (sum of the window) / divisor;  dL/dx: every pixel of a window gets gy / divisor.
     Saves nothing but shapes: the backward does not need x."""
 
-    def forward(self, x, geom, divisor):
-        xp = get_array_module(x)
-        KH, KW, SH, SW, PH, PW, OH, OW = geom
-        self.geom, self.x_shape = geom, x.shape
-        self.divisor = xp.asarray(divisor, dtype=x.dtype)
-        return kernels.avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, self.divisor)
+    def forward(self, x, g, divisor):
+        self.g, self.divisor = g, get_array_module(x).asarray(divisor, dtype=x.dtype)
+        self.kernels = fast.choose_kernels(device_of(x))
+        return self.kernels.avg_pool2d(x, g, self.divisor)
 
     def backward(self, gy):
-        KH, KW, SH, SW, PH, PW, OH, OW = self.geom
-        return kernels.avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
-                                           self.x_shape, KH, KW, SH, SW, PH, PW, OH, OW,
-                                           self.divisor)
+        return self.kernels.avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
+                                                self.g, self.divisor)
 
 
 @_batched
@@ -159,14 +126,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """Mean over KH x KW windows (torch.nn.functional.avg_pool2d). Padding counts as zeros
     in the divisor if count_include_pad; divisor_override replaces the divisor."""
     check_float("avg_pool2d", input)
-    KH, KW, SH, SW, PH, PW, _, _, OH, OW = _pool_args("avg_pool2d", input, kernel_size, stride,
-                                                     padding, 1, ceil_mode)
+    g = pool_geometry(input.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     if divisor_override is not None and divisor_override == 0:
         raise ValueError("avg_pool2d: divisor_override must not be zero")
-    H, W = input.shape[2:]
-    divisor = _avg_divisor(H, W, KH, KW, SH, SW, PH, PW, OH, OW, count_include_pad,
-                           divisor_override)
-    return AvgPool2d.apply(input, geom=(KH, KW, SH, SW, PH, PW, OH, OW), divisor=divisor)
+    divisor = _avg_divisor(g, count_include_pad, divisor_override)
+    return AvgPool2d.apply(input, g=g, divisor=divisor)
 
 
 # -------------------------------------------------------------------- adaptive
@@ -191,19 +155,20 @@ class AdaptiveAvgPool2d(Function):
     Saves nothing but x's shape."""
 
     def forward(self, x, OH, OW):
-        self.x_shape = x.shape
-        return kernels.adaptive_avg_pool2d(x, OH, OW)
+        self.x_shape, self.kernels = x.shape, fast.choose_kernels(device_of(x))
+        return self.kernels.adaptive_avg_pool2d(x, OH, OW)
 
     def backward(self, gy):
-        return kernels.adaptive_avg_pool2d_backward(get_array_module(gy).ascontiguousarray(gy),
-                                                    self.x_shape)
+        return self.kernels.adaptive_avg_pool2d_backward(
+            get_array_module(gy).ascontiguousarray(gy), self.x_shape)
 
 
 class AdaptiveMaxPool2d(MaxPool2d):
     """Max over the adaptive bins; backward as MaxPool2d's (saves the argmax)."""
 
     def forward(self, x, OH, OW, indices=None):
-        y, argmax = kernels.adaptive_max_pool2d(x, OH, OW)
+        self.kernels = fast.choose_kernels(device_of(x))
+        y, argmax = self.kernels.adaptive_max_pool2d(x, OH, OW)
         self.save_for_backward(argmax)
         self.x_shape = x.shape
         if indices is not None:

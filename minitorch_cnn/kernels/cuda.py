@@ -9,13 +9,11 @@ float64): CuPy compiles one version per type on first use.
 
 Kernels not written here (the adaptive pools, batch norm, the depthwise weight
 gradient, max-pool backward) run as their reference.py version, which is whole-array
-CuPy code already (``kernels._tier`` falls back to it). Winograd is CPU-only.
+CuPy code already (``kernels._impl`` falls back to it). Winograd is CPU-only.
 
 CuPy is imported inside ``_kernel``, the first time a GPU array reaches this file.
 """
 import functools
-
-from .reference import _out_size
 
 __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_input",
            "max_pool2d", "avg_pool2d", "avg_pool2d_backward"]
@@ -148,72 +146,67 @@ def _cp():
     return cupy
 
 
-def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    N, C, H, W = x.shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+def _geom(N, g):
+    """The geometry arguments every kernel starts from (_GEOM), for a batch of N."""
+    return (N, g.C, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.OH, g.OW)
+
+
+def im2col(x, g, out=None):
+    N, C = x.shape[:2]
     if out is None:
-        out = _cp().empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    _kernel("im2col")(_cp().ascontiguousarray(x), N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW,
-                      OH, OW, out)
+        out = _cp().empty((C * g.KH * g.KW, N * g.OH * g.OW), dtype=x.dtype)
+    _kernel("im2col")(_cp().ascontiguousarray(x), *_geom(N, g), out)
     return out
 
 
-def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
-    N, C, H, W = x_shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+def col2im(cols, g, out=None):
+    N = cols.shape[1] // (g.OH * g.OW)
     if out is None:
-        out = _cp().empty(x_shape, dtype=cols.dtype)
-    _kernel("col2im")(_cp().ascontiguousarray(cols), N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW,
-                      OH, OW, out)
+        out = _cp().empty((N, g.C, g.H, g.W), dtype=cols.dtype)
+    _kernel("col2im")(_cp().ascontiguousarray(cols), *_geom(N, g), out)
     return out
 
 
-def depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW):
+def depthwise_conv2d(x, w, g, layout=None):
     cp = _cp()
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w.shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    y = cp.empty((N, OC, OH, OW), dtype=x.dtype)
-    _kernel("depthwise_conv2d")(cp.ascontiguousarray(x), cp.ascontiguousarray(w), OC // C,
-                                N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, y)
+    N = x.shape[0]
+    y = cp.empty((N, g.OC, g.OH, g.OW), dtype=x.dtype)
+    _kernel("depthwise_conv2d")(cp.ascontiguousarray(x), cp.ascontiguousarray(w), g.OC // g.C,
+                                *_geom(N, g), y)
     return y
 
 
-def depthwise_conv2d_backward_input(gy, w, x_shape, SH, SW, PH, PW, DH, DW):
+def depthwise_conv2d_backward_input(gy, w, g, layout=None):
     cp = _cp()
-    N, C, H, W = x_shape
-    OC, _, KH, KW = w.shape
-    OH, OW = gy.shape[2:]
-    dx = cp.empty(x_shape, dtype=gy.dtype)
+    N = gy.shape[0]
+    dx = cp.empty((N, g.C, g.H, g.W), dtype=gy.dtype)
     _kernel("depthwise_conv2d_backward_input")(cp.ascontiguousarray(gy), cp.ascontiguousarray(w),
-                                               OC // C, N, C, H, W, KH, KW, SH, SW, PH, PW,
-                                               DH, DW, OH, OW, dx)
+                                               g.OC // g.C, *_geom(N, g), dx)
     return dx
 
 
-def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_pool2d(x, g):
     cp = _cp()
-    N, C, H, W = x.shape
-    y = cp.empty((N, C, OH, OW), dtype=x.dtype)
-    argmax = cp.empty((N, C, OH, OW), dtype=cp.int64)
-    _kernel("max_pool2d")(cp.ascontiguousarray(x), N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW,
-                          OH, OW, y, argmax)
+    N, C = x.shape[:2]
+    y = cp.empty((N, C, g.OH, g.OW), dtype=x.dtype)
+    argmax = cp.empty((N, C, g.OH, g.OW), dtype=cp.int64)
+    _kernel("max_pool2d")(cp.ascontiguousarray(x), *_geom(N, g), y, argmax)
     return y, argmax
 
 
-def avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_pool2d(x, g, divisor):
     cp = _cp()
-    N, C, H, W = x.shape
-    y = cp.empty((N, C, OH, OW), dtype=x.dtype)
+    N, C = x.shape[:2]
+    y = cp.empty((N, C, g.OH, g.OW), dtype=x.dtype)
     _kernel("avg_pool2d")(cp.ascontiguousarray(x), cp.asarray(divisor, dtype=x.dtype),
-                          N, C, H, W, KH, KW, SH, SW, PH, PW, 1, 1, OH, OW, y)
+                          *_geom(N, g), y)
     return y
 
 
-def avg_pool2d_backward(gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_pool2d_backward(gy, g, divisor):
     cp = _cp()
-    N, C, H, W = x_shape
-    dx = cp.empty(x_shape, dtype=gy.dtype)
+    N = gy.shape[0]
+    dx = cp.empty((N, g.C, g.H, g.W), dtype=gy.dtype)
     _kernel("avg_pool2d_backward")(cp.ascontiguousarray(gy), cp.asarray(divisor, dtype=gy.dtype),
-                                   N, C, H, W, KH, KW, SH, SW, PH, PW, 1, 1, OH, OW, dx)
+                                   *_geom(N, g), dx)
     return dx

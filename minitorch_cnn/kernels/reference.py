@@ -2,10 +2,12 @@
 
 Every function here is written with ``xp`` (NumPy or CuPy, whichever owns the
 array), uses whole-array slicing instead of Python loops over pixels, and is the
-oracle the fast tiers (``cpu.py`` with Numba, ``cuda.py`` with CuPy) are tested
+oracle the fast tiers (``cpu/`` with Numba, ``cuda.py`` with CuPy) are tested
 against. Each loops only over the KH*KW taps of a window (9 for a 3x3 kernel).
 
-Shape glossary, used in every file of the conv story:
+The conv and pooling kernels take the layer's geometry ``g`` whole (a ConvGeometry,
+functional/geometry.py: g.KH, g.SH, g.OH, ...); the batch size N comes from the arrays,
+so the fast path can hand them a block of samples. Shape glossary, as there:
 
     N  batch size            C  channels (input)       OC  channels (output)
     H, W    input height and width       OH, OW   output height and width
@@ -38,21 +40,26 @@ __all__ = ["im2col", "col2im", "depthwise_conv2d", "depthwise_conv2d_backward_in
            "WINOGRAD_BT", "WINOGRAD_G", "WINOGRAD_AT"]
 
 
-def _tap(a, kh, kw, SH, SW, DH, DW, OH, OW):
-    """The (OH, OW) grid of pixels that tap (kh, kw) reads from padded array ``a``."""
-    h0, w0 = kh * DH, kw * DW
-    return a[..., h0:h0 + SH * (OH - 1) + 1:SH, w0:w0 + SW * (OW - 1) + 1:SW]
+def _tap(a, kh, kw, g):
+    """The (OH, OW) grid of pixels that tap (kh, kw) reads from the padded array ``a``."""
+    h0, w0 = kh * g.DH, kw * g.DW
+    return a[..., h0:h0 + g.SH * (g.OH - 1) + 1:g.SH, w0:w0 + g.SW * (g.OW - 1) + 1:g.SW]
 
 
-def _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW, value=0.0):
+def _pad(x, g, value=0.0):
     """Pad H and W by PH, PW on the top/left, and on the bottom/right by as much as the
     last window needs (PH, or more when ceil_mode lets a window hang off the edge)."""
     xp = get_array_module(x)
     H, W = x.shape[-2:]
-    bottom = max(PH, (OH - 1) * SH + DH * (KH - 1) + 1 - H - PH)
-    right = max(PW, (OW - 1) * SW + DW * (KW - 1) + 1 - W - PW)
-    widths = [(0, 0)] * (x.ndim - 2) + [(PH, bottom), (PW, right)]
+    bottom = max(g.PH, (g.OH - 1) * g.SH + g.DH * (g.KH - 1) + 1 - H - g.PH)
+    right = max(g.PW, (g.OW - 1) * g.SW + g.DW * (g.KW - 1) + 1 - W - g.PW)
+    widths = [(0, 0)] * (x.ndim - 2) + [(g.PH, bottom), (g.PW, right)]
     return xp.pad(x, widths, constant_values=value)
+
+
+def _unpad(xpad, g):
+    """The inverse of _pad: the (H, W) input inside the padded array."""
+    return xpad[..., g.PH:g.PH + g.H, g.PW:g.PW + g.W]
 
 
 def _store(a, out):
@@ -64,13 +71,8 @@ def _store(a, out):
     return out
 
 
-def _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW):
-    return ((H + 2 * PH - DH * (KH - 1) - 1) // SH + 1,
-            (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1)
-
-
 # ------------------------------------------------------------------ im2col
-def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
+def im2col(x, g, out=None):
     """Unfold every window of ``x`` into one column of a matrix.
 
     (N, C, H, W) -> cols (C*KH*KW, N*OH*OW): row (c, kh, kw), column (n, oh, ow), so that
@@ -78,99 +80,90 @@ def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
     ``out``, if given, is a buffer of that shape to fill (reused across calls).
     """
     xp = get_array_module(x)
-    N, C, H, W = x.shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    xpad = _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
+    N, C = x.shape[:2]
+    xpad = _pad(x, g)
     if out is None:
-        out = xp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    cols = out.reshape(C, KH, KW, N, OH, OW)
-    for kh in range(KH):
-        for kw in range(KW):
+        out = xp.empty((C * g.KH * g.KW, N * g.OH * g.OW), dtype=x.dtype)
+    cols = out.reshape(C, g.KH, g.KW, N, g.OH, g.OW)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
             # tap (kh, kw) of every window: (N, C, OH, OW) -> (C, N, OH, OW)
-            cols[:, kh, kw] = _tap(xpad, kh, kw, SH, SW, DH, DW, OH, OW).transpose(1, 0, 2, 3)
+            cols[:, kh, kw] = _tap(xpad, kh, kw, g).transpose(1, 0, 2, 3)
     return out
 
 
-def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW, out=None):
+def col2im(cols, g, out=None):
     """The adjoint of im2col: add every column back onto the pixels its window read.
 
     cols (C*KH*KW, N*OH*OW) -> (N, C, H, W); overlapping windows add up. This is how a
     convolution's input gradient is formed from dL/dcols.
     """
     xp = get_array_module(cols)
-    N, C, H, W = x_shape
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    dxpad = _pad(xp.zeros(x_shape, dtype=cols.dtype), PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
-    cols = cols.reshape(C, KH, KW, N, OH, OW)
-    for kh in range(KH):
-        for kw in range(KW):
+    N = cols.shape[1] // (g.OH * g.OW)
+    dxpad = _pad(xp.zeros((N, g.C, g.H, g.W), dtype=cols.dtype), g)
+    cols = cols.reshape(g.C, g.KH, g.KW, N, g.OH, g.OW)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
             # within one tap the pixels are distinct, so += is a plain scatter
-            tap = _tap(dxpad, kh, kw, SH, SW, DH, DW, OH, OW)
+            tap = _tap(dxpad, kh, kw, g)
             tap += cols[:, kh, kw].transpose(1, 0, 2, 3)
-    return _store(dxpad[:, :, PH:PH + H, PW:PW + W], out)
+    return _store(_unpad(dxpad, g), out)
 
 
 # ------------------------------------------------------ depthwise convolution
-def depthwise_conv2d(x, w, SH, SW, PH, PW, DH, DW):
+def depthwise_conv2d(x, w, g, layout=None):
     """Each input channel convolved with its own filters (groups == C).
 
     x (N, C, H, W), w (OC, 1, KH, KW) with OC = C*M -> y (N, OC, OH, OW);
     output channel o reads input channel o // M:  y[n,o] = sum_kh,kw w[o,kh,kw] * tap(x[n, o//M]).
     No im2col: with one input channel per filter the GEMM would be a (1 x KH*KW) product.
+    (``layout`` chooses between the Numba tier's two layouts; one layout here.)
     """
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w.shape
-    M = OC // C
-    OH, OW = _out_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
-    xpad = _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
+    M = g.OC // g.C
+    xpad = _pad(x, g)
     xpad = xpad.repeat(M, axis=1) if M > 1 else xpad          # (N, OC, H+2PH, W+2PW)
     y = 0
-    for kh in range(KH):
-        for kw in range(KW):
-            y = y + _tap(xpad, kh, kw, SH, SW, DH, DW, OH, OW) * w[:, 0, kh, kw, None, None]
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            y = y + _tap(xpad, kh, kw, g) * w[:, 0, kh, kw, None, None]
     return y
 
 
-def depthwise_conv2d_backward_input(gy, w, x_shape, SH, SW, PH, PW, DH, DW):
+def depthwise_conv2d_backward_input(gy, w, g, layout=None):
     """dL/dx of depthwise_conv2d: each tap sends gy * w[o, kh, kw] back to the pixels it read."""
     xp = get_array_module(gy)
-    N, C, H, W = x_shape
-    OC, _, KH, KW = w.shape
-    M = OC // C
-    OH, OW = gy.shape[2:]
-    dxpad = _pad(xp.zeros((N, OC, H, W), dtype=gy.dtype), PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
-    for kh in range(KH):
-        for kw in range(KW):
-            _tap(dxpad, kh, kw, SH, SW, DH, DW, OH, OW)[...] += gy * w[:, 0, kh, kw, None, None]
-    dx = dxpad[:, :, PH:PH + H, PW:PW + W]
-    return xp.ascontiguousarray(dx.reshape(N, C, M, H, W).sum(axis=2))
+    N, M = gy.shape[0], g.OC // g.C
+    dxpad = _pad(xp.zeros((N, g.OC, g.H, g.W), dtype=gy.dtype), g)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            _tap(dxpad, kh, kw, g)[...] += gy * w[:, 0, kh, kw, None, None]
+    dx = _unpad(dxpad, g)
+    return xp.ascontiguousarray(dx.reshape(N, g.C, M, g.H, g.W).sum(axis=2))
 
 
-def depthwise_conv2d_backward_weight(x, gy, KH, KW, SH, SW, PH, PW, DH, DW):
+def depthwise_conv2d_backward_weight(x, gy, g, layout=None):
     """dL/dw of depthwise_conv2d: dw[o, 0, kh, kw] = sum_n,oh,ow gy[n,o] * tap(x[n, o//M])."""
     xp = get_array_module(x)
-    OC = gy.shape[1]
-    M = OC // x.shape[1]
-    OH, OW = gy.shape[2:]
-    xpad = _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
+    M = g.OC // g.C
+    xpad = _pad(x, g)
     xpad = xpad.repeat(M, axis=1) if M > 1 else xpad
-    dw = xp.empty((OC, 1, KH, KW), dtype=gy.dtype)
-    for kh in range(KH):
-        for kw in range(KW):
-            dw[:, 0, kh, kw] = (gy * _tap(xpad, kh, kw, SH, SW, DH, DW, OH, OW)).sum(axis=(0, 2, 3))
+    dw = xp.empty((g.OC, 1, g.KH, g.KW), dtype=gy.dtype)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            dw[:, 0, kh, kw] = (gy * _tap(xpad, kh, kw, g)).sum(axis=(0, 2, 3))
     return dw
 
 
 # ------------------------------------------------------------------ pooling
-def _tap_index(H, W, kh, kw, SH, SW, PH, PW, DH, DW, OH, OW, xp):
+def _tap_index(kh, kw, g, xp):
     """(OH, OW) flat index ih*W + iw that tap (kh, kw) reads, or -1 where it reads padding."""
-    ih = xp.arange(OH) * SH - PH + kh * DH
-    iw = xp.arange(OW) * SW - PW + kw * DW
-    inside = ((ih >= 0) & (ih < H))[:, None] & ((iw >= 0) & (iw < W))[None, :]
-    return xp.where(inside, ih[:, None] * W + iw[None, :], -1)
+    ih = xp.arange(g.OH) * g.SH - g.PH + kh * g.DH
+    iw = xp.arange(g.OW) * g.SW - g.PW + kw * g.DW
+    inside = ((ih >= 0) & (ih < g.H))[:, None] & ((iw >= 0) & (iw < g.W))[None, :]
+    return xp.where(inside, ih[:, None] * g.W + iw[None, :], -1)
 
 
-def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
+def max_pool2d(x, g):
     """y = the largest entry of each window, and argmax = where it was (flat index ih*W + iw
     into its (H, W) plane, as torch's return_indices gives). Padding never wins.
     Ties go to the first tap in row-major order, as in torch; a NaN beats every number
@@ -180,14 +173,13 @@ def max_pool2d(x, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
     x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int64
     """
     xp = get_array_module(x)
-    H, W = x.shape[2:]
-    xpad = _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, DH, DW)
-    y = xp.zeros(x.shape[:2] + (OH, OW), dtype=x.dtype)
+    xpad = _pad(x, g)
+    y = xp.zeros(x.shape[:2] + (g.OH, g.OW), dtype=x.dtype)
     argmax = xp.full(y.shape, -1, dtype=np.int64)             # -1: nothing taken yet
-    for kh in range(KH):
-        for kw in range(KW):
-            tap = _tap(xpad, kh, kw, SH, SW, DH, DW, OH, OW)
-            index = _tap_index(H, W, kh, kw, SH, SW, PH, PW, DH, DW, OH, OW, xp)  # -1: pad
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            tap = _tap(xpad, kh, kw, g)
+            index = _tap_index(kh, kw, g, xp)                 # -1 where the tap is padding
             take = (index >= 0) & ((argmax < 0) | (tap > y) | (tap != tap))   # x != x: NaN
             y = xp.where(take, tap, y)
             argmax = xp.where(take, index, argmax)
@@ -208,30 +200,29 @@ def max_pool2d_backward(gy, argmax, x_shape):
     return dx.astype(gy.dtype, copy=False).reshape(x_shape)
 
 
-def avg_pool2d(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_pool2d(x, g, divisor):
     """y = (sum of each window) / divisor[oh, ow].  Padding adds zeros to the sum; the
     functional layer decides the divisor (count_include_pad, ceil_mode, divisor_override).
 
     x (N, C, H, W), divisor (OH, OW) -> y (N, C, OH, OW)
     """
-    xpad = _pad(x, PH, PW, OH, OW, KH, KW, SH, SW, 1, 1)
+    xpad = _pad(x, g)
     s = 0
-    for kh in range(KH):
-        for kw in range(KW):
-            s = s + _tap(xpad, kh, kw, SH, SW, 1, 1, OH, OW)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            s = s + _tap(xpad, kh, kw, g)
     return s / divisor
 
 
-def avg_pool2d_backward(gy, x_shape, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
+def avg_pool2d_backward(gy, g, divisor):
     """dL/dx of avg_pool2d: every pixel of a window receives gy / divisor."""
     xp = get_array_module(gy)
-    N, C, H, W = x_shape
-    g = gy / divisor
-    dxpad = _pad(xp.zeros(x_shape, dtype=gy.dtype), PH, PW, OH, OW, KH, KW, SH, SW, 1, 1)
-    for kh in range(KH):
-        for kw in range(KW):
-            _tap(dxpad, kh, kw, SH, SW, 1, 1, OH, OW)[...] += g
-    return xp.ascontiguousarray(dxpad[:, :, PH:PH + H, PW:PW + W])
+    share = gy / divisor
+    dxpad = _pad(xp.zeros((gy.shape[0], g.C, g.H, g.W), dtype=gy.dtype), g)
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            _tap(dxpad, kh, kw, g)[...] += share
+    return xp.ascontiguousarray(_unpad(dxpad, g))
 
 
 def _adaptive_bins(size, out_size):
@@ -296,12 +287,15 @@ def _x_hat(x, mean, inv_std):
     return (x - mean[:, None]) * inv_std[:, None]
 
 
-def batch_norm_apply(x, mean, inv_std, weight, bias, band=None):
+def batch_norm_apply(x, mean, inv_std, weight, bias, band=None, residual=None):
     """y = weight * x_hat + bias with x_hat = (x - mean) * inv_std (all per channel).
     x (N, C, L) -> y (N, C, L). x_hat is not stored: backward recomputes it from x.
+    ``residual`` (N, C, L), if given, is added: y + residual (a residual block's tail).
     ``band=(lo, hi)`` fuses the activation that follows: y = clamp(y, lo, hi) (ReLU:
     (0, inf), ReLU6: (0, 6)), the same numbers as ``clamp`` applied to the output."""
     y = _x_hat(x, mean, inv_std) * weight[:, None] + bias[:, None]
+    if residual is not None:
+        y = y + residual
     return y if band is None else clamp(y, *band)
 
 
@@ -334,7 +328,7 @@ def batch_norm_backward_input(gy, x, mean, inv_std, scale, mean_gy, mean_gy_xhat
 # a*a matrix products: M[xi] (tiles, OC) = V[xi] (tiles, C) @ U[xi] (C, OC), where
 # V = B^T d B (input tiles), U = G g G^T (filters), xi = the a*a positions of a tile.
 # (Tiles by channels, not the other way round: the fast kernels work along the
-# channels of a row of tiles, see kernels/cpu.py.)
+# channels of a row of tiles, see kernels/cpu/winograd.py.)
 # F(2x2, 3x3): 16 products for 4 outputs (2.25x fewer than 36); its constants (0, +-1,
 # 1/2) are exact in binary, so in float32 it rounds about as the direct sum does.
 WINOGRAD_BT = np.array([[1, 0, -1, 0],
@@ -350,7 +344,7 @@ WINOGRAD_AT = np.array([[1, 1, 1, 0],
 # F(4x4, 3x3), from the points 0, 1, -1, 2, -2 and infinity: 36 products for 16 outputs
 # (4x fewer than 144), and 36 tile values per 16 outputs to move instead of 64. Its larger
 # constants cost float32 accuracy: about 1e-5 of the largest output instead of 4e-7
-# (tests/test_conv.py); ``functional.conv.WINOGRAD_TILE = 2`` turns it off.
+# (tests/test_conv.py); ``fast.tuning(winograd_tile=2)`` turns it off.
 WINOGRAD4_BT = np.array([[4, 0, -5, 0, 1, 0],
                          [0, -4, -4, 1, 1, 0],
                          [0, 4, -4, -1, 1, 0],
@@ -376,7 +370,14 @@ def _winograd_tiles(OH, OW, m=2):
     return -(-OH // m), -(-OW // m)
 
 
-def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
+def _tile_windows(g, m):
+    """The input tiles as windows: a x a windows at stride m, TH x TW of them, over the
+    conv's padded input (a geometry for _pad and _tap)."""
+    TH, TW = _winograd_tiles(g.OH, g.OW, m)
+    return g._replace(KH=m + 2, KW=m + 2, SH=m, SW=m, DH=1, DW=1, OH=TH, OW=TW)
+
+
+def winograd_input_transform(x, g, m=2, out=None):
     """V = B^T d B for every overlapping a x a input tile d (a = m + 2; tiles step by m).
 
     x (N, C, H, W) -> V (a*a, N*TH*TW, C), TH = ceil(OH/m), TW = ceil(OW/m); tile (th, tw)
@@ -384,30 +385,30 @@ def winograd_input_transform(x, PH, PW, OH, OW, out=None, m=2):
     """
     xp = get_array_module(x)
     N, C = x.shape[:2]
-    a = m + 2
-    TH, TW = _winograd_tiles(OH, OW, m)
+    a, t = m + 2, _tile_windows(g, m)
     BT = xp.asarray(WINOGRAD[m][0], dtype=x.dtype)
-    xpad = _pad(x, PH, PW, TH, TW, a, a, m, m, 1, 1)        # room for whole tiles
+    xpad = _pad(x, t)                                   # room for whole tiles
     # d[n, c, th, tw, i, j] = xpad[n, c, m*th + i, m*tw + j]: the a x a tiles, stacked
-    d = xp.stack([xp.stack([_tap(xpad, i, j, m, m, 1, 1, TH, TW) for j in range(a)], axis=-1)
+    d = xp.stack([xp.stack([_tap(xpad, i, j, t) for j in range(a)], axis=-1)
                   for i in range(a)], axis=-2)
     V = BT @ d @ BT.T                                                # (N, C, TH, TW, a, a)
-    return _store(V.transpose(4, 5, 0, 2, 3, 1).reshape(a * a, N * TH * TW, C), out)
+    return _store(V.transpose(4, 5, 0, 2, 3, 1).reshape(a * a, N * t.OH * t.OW, C), out)
 
 
-def winograd_output_transform(M, bias, N, OH, OW, out=None, m=2):
+def winograd_output_transform(M, bias, g, m=2, out=None):
     """Y = A^T m A for every tile, plus bias: M (a*a, N*TH*TW, OC) -> y (N, OC, OH, OW)."""
     xp = get_array_module(M)
     OC, a = M.shape[2], m + 2
-    TH, TW = _winograd_tiles(OH, OW, m)
+    TH, TW = _winograd_tiles(g.OH, g.OW, m)
+    N = M.shape[1] // (TH * TW)
     AT = xp.asarray(WINOGRAD[m][2], dtype=M.dtype)
     t = M.reshape(a, a, N, TH, TW, OC).transpose(2, 5, 3, 4, 0, 1)    # (N, OC, TH, TW, a, a)
     Y = AT @ t @ AT.T                                                 # (N, OC, TH, TW, m, m)
-    y = Y.transpose(0, 1, 2, 4, 3, 5).reshape(N, OC, m * TH, m * TW)[:, :, :OH, :OW]
+    y = Y.transpose(0, 1, 2, 4, 3, 5).reshape(N, OC, m * TH, m * TW)[:, :, :g.OH, :g.OW]
     return _store(y + bias[:, None, None], out)
 
 
-def winograd_output_transform_backward(gy, out=None, m=2):
+def winograd_output_transform_backward(gy, m=2, out=None):
     """dL/dM = A dY A^T per tile (the adjoint of the output transform).
 
     gy (N, OC, OH, OW) -> dM (a*a, N*TH*TW, OC); the tile parts past the edge get zeros.
@@ -424,21 +425,20 @@ def winograd_output_transform_backward(gy, out=None, m=2):
     return _store(dm.transpose(4, 5, 0, 2, 3, 1).reshape(a * a, N * TH * TW, OC), out)
 
 
-def winograd_input_transform_backward(dV, x_shape, PH, PW, OH, OW, out=None, m=2):
+def winograd_input_transform_backward(dV, g, m=2, out=None):
     """dL/dx from dL/dV: dd = B dV B^T per tile, each a x a tile added back where it was
     read (neighbouring tiles overlap by 2 pixels). dV (a*a, N*TH*TW, C) -> dx (N, C, H, W)."""
     xp = get_array_module(dV)
-    N, C, H, W = x_shape
-    a = m + 2
-    TH, TW = _winograd_tiles(OH, OW, m)
+    a, t = m + 2, _tile_windows(g, m)
+    N = dV.shape[1] // (t.OH * t.OW)
     BT = xp.asarray(WINOGRAD[m][0], dtype=dV.dtype)
-    dv = dV.reshape(a, a, N, TH, TW, C).transpose(2, 5, 3, 4, 0, 1)   # (N, C, TH, TW, a, a)
+    dv = dV.reshape(a, a, N, t.OH, t.OW, g.C).transpose(2, 5, 3, 4, 0, 1)  # (N, C, TH, TW, a, a)
     dd = BT.T @ dv @ BT
-    dxpad = _pad(xp.zeros(x_shape, dtype=dV.dtype), PH, PW, TH, TW, a, a, m, m, 1, 1)
+    dxpad = _pad(xp.zeros((N, g.C, g.H, g.W), dtype=dV.dtype), t)
     for i in range(a):
         for j in range(a):
-            _tap(dxpad, i, j, m, m, 1, 1, TH, TW)[...] += dd[..., i, j]
-    return _store(dxpad[:, :, PH:PH + H, PW:PW + W], out)
+            _tap(dxpad, i, j, t)[...] += dd[..., i, j]
+    return _store(_unpad(dxpad, t), out)
 
 
 # ------------------------------------------------------------ clipped activations

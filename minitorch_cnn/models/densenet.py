@@ -19,6 +19,13 @@ layer at a time (Pleiss et al. 2017 do the same with shared buffers), and checkp
 norm1's running statistics back after the recomputation. Memory per block falls to O(L k);
 the price is running the bottleneck twice.
 
+Fusion: each BN -> ReLU pair (norm1/relu1 and norm2/relu2 in a dense layer, the stem's
+norm0/relu0, a transition's norm/relu) becomes one ``nn.BatchNormReLU2d`` (one pass over
+memory each way instead of two; nn/fused.py), the ReLU's place an ``nn.Identity``: the
+names and the state dict stay torchvision's. The builders fuse by default; ``fuse=False``
+keeps the plain modules. (The last BN's ReLU is a function in ``forward``, as torchvision
+has it, and stays apart.)
+
 ``densenet121/161/169/201`` follow torchvision's layout and parameter names
 (features.conv0, features.denseblock1.denselayer1.norm1, ..., features.norm5, classifier);
 ``densenet_bc(depth, growth_rate)`` is the paper's CIFAR network.
@@ -44,6 +51,11 @@ class _DenseLayer(nn.Module):
         self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
         self.drop_rate = drop_rate
         self.memory_efficient = memory_efficient
+
+    def fuse(self):
+        """norm1 + relu1 and norm2 + relu2 -> nn.BatchNormReLU2d (nn/utils/fusion.py); the
+        forward below runs either way, a fused pair's ReLU being an nn.Identity."""
+        nn.utils.fuse_modules(self, [["norm1", "relu1"], ["norm2", "relu2"]])
 
     def bottleneck(self, *features):
         x = F.cat(list(features), 1)                    # l tensors -> (N, C_0 + (l-1) k, H, W)
@@ -98,12 +110,13 @@ class DenseNet(nn.Module):
     growth_rate: k; block_config: layers per block; num_init_features: the stem's width;
     bn_size: bottleneck width in units of k; compression: the fraction of channels a
     transition keeps; cifar: a 3x3 stride-1 stem conv with no BN, ReLU or pool (as the
-    paper's CIFAR networks) instead of ImageNet's 7x7/2 conv + BN-ReLU + 3x3/2 max pool.
+    paper's CIFAR networks) instead of ImageNet's 7x7/2 conv + BN-ReLU + 3x3/2 max pool;
+    fuse: fuse each BN with the ReLU after it (module docstring).
     """
 
     def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64,
                  bn_size=4, drop_rate=0.0, num_classes=1000, compression=0.5, cifar=False,
-                 memory_efficient=True):
+                 memory_efficient=True, fuse=True):
         super().__init__()
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"DenseNet: compression must be in (0, 1], got {compression}")
@@ -140,6 +153,8 @@ class DenseNet(nn.Module):
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
+        if fuse:
+            nn.utils.fuse_batchnorm_relu(self)   # the stem, the transitions, the layers' fuse()
 
     def forward(self, x):
         x = F.relu(self.features(x))           # (N, 3, H, W) -> (N, C, h, w)

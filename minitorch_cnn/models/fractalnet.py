@@ -99,7 +99,7 @@ class FractalNet(nn.Module):
     """
 
     def __init__(self, num_classes=10, columns=4, blocks=5, channels=None, dropout=0.0,
-                 local_drop=0.15, global_ratio=0.5, in_channels=3):
+                 local_drop=0.15, global_ratio=0.5, in_channels=3, fuse=True):
         super().__init__()
         if channels is None:     # the paper's CIFAR widths, 512 from the fourth block on
             channels = ((64, 128, 256) + (512,) * max(blocks - 3, 0))[:blocks]
@@ -123,6 +123,8 @@ class FractalNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if fuse:                       # each ConvUnit's BN -> ReLU as one op (fuse=False: not)
+            nn.utils.fuse_batchnorm_relu(self)
 
     def drop_path_plan(self):
         """(column, p_local) for one training mini-batch: a global column, or local rate."""

@@ -64,15 +64,21 @@ _IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 class BasicConv2d(nn.Module):
     """conv -> BatchNorm(eps=0.001) -> ReLU (torchvision), or with ``batch_norm=False``
-    conv with bias -> ReLU (the paper)."""
+    conv with bias -> ReLU (the paper). ``fuse()`` makes the BatchNorm and the ReLU one op
+    (nn.BatchNormReLU2d, with nn.Identity for the ReLU)."""
 
     def __init__(self, in_channels, out_channels, batch_norm=True, **conv_kwargs):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, bias=not batch_norm, **conv_kwargs)
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001) if batch_norm else nn.Identity()
+        self.relu = nn.ReLU()
+
+    def fuse(self):
+        if type(self.bn) is nn.BatchNorm2d:
+            nn.utils.fuse_modules(self, ["bn", "relu"])
 
     def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+        return self.relu(self.bn(self.conv(x)))
 
 
 class Inception(nn.Module):
@@ -136,7 +142,8 @@ class GoogLeNet(nn.Module):
     """
 
     def __init__(self, num_classes=1000, aux_logits=False, transform_input=False,
-                 paper=False, cifar=False, dropout=None, dropout_aux=0.7, init_weights=True):
+                 paper=False, cifar=False, dropout=None, dropout_aux=0.7, init_weights=True,
+                 fuse=True):
         super().__init__()
         bn = not paper
         self.aux_logits = aux_logits
@@ -183,6 +190,8 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
         if init_weights:
             self._initialize_weights()
+        if fuse:                       # every BasicConv2d's BatchNorm -> ReLU as one op
+            nn.utils.fuse_batchnorm_relu(self)
 
     def _initialize_weights(self):
         """torchvision: weights ~ N(0, 0.01) truncated to [-2, 2], BN scale 1, shift 0.
@@ -270,7 +279,7 @@ def googlenet(num_classes=1000, aux_logits=None, transform_input=False, paper=Fa
     ``paper=True``: the 2014 network, with both auxiliary classifiers unless
     ``aux_logits=False``. ``transform_input=True`` rescales ImageNet-normalised inputs to
     [-1, 1], as torchvision's pretrained weights expect. Other keywords (dropout,
-    dropout_aux, init_weights) go to ``GoogLeNet``.
+    dropout_aux, init_weights, fuse) go to ``GoogLeNet``.
     """
     if aux_logits is None:
         aux_logits = paper

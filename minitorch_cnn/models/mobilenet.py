@@ -19,6 +19,10 @@ rounded to multiples of 8 by ``_make_divisible``. Parameter names follow torchvi
 state dicts load unchanged. torchvision has no V1; ours names its parts
 ``features.<i>.depthwise`` / ``features.<i>.pointwise``.
 
+Every BatchNorm -> ReLU/ReLU6 pair runs as one op (``nn.BatchNormReLU2d``, by
+``nn.utils.fuse_batchnorm_relu``; the parameter names stay); ``fuse=False`` keeps the
+plain modules.
+
 ``cifar=True`` adapts the ImageNet stems to 32x32 inputs by downsampling less early:
 the first conv has stride 1 (instead of 2) in both models, and V2's second stage
 (t=6, c=24) also keeps stride 1. V1 then shrinks 32 -> 2 (total stride 16) and V2
@@ -111,7 +115,7 @@ class MobileNetV1(nn.Module):
     Linear(1024 alpha, num_classes). At 224x224: 4.2M parameters and 569M multiply-adds
     for alpha = 1 (Table 4 of the paper)."""
 
-    def __init__(self, num_classes=1000, width_mult=1.0, cifar=False):
+    def __init__(self, num_classes=1000, width_mult=1.0, cifar=False, fuse=True):
         super().__init__()
         c_in = _make_divisible(32 * width_mult)
         layers = [Conv2dNormActivation(3, c_in, 3, stride=1 if cifar else 2)]
@@ -124,6 +128,8 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(c_in, num_classes)
         self.default_resolution = 32 if cifar else 224
         _init_weights(self)
+        if fuse:
+            nn.utils.fuse_batchnorm_relu(self)
 
     def forward(self, x):
         x = self.features(x)                  # (N, 3, H, W) -> (N, 1024 alpha, H/32, W/32)
@@ -131,24 +137,24 @@ class MobileNetV1(nn.Module):
         return self.classifier(x)             # -> (N, num_classes)
 
 
-def mobilenet_v1(num_classes=1000, width_mult=1.0, cifar=False):
+def mobilenet_v1(num_classes=1000, width_mult=1.0, cifar=False, fuse=True):
     """MobileNet V1 with width multiplier ``width_mult`` (1.0 -> 4.2M parameters)."""
-    return MobileNetV1(num_classes, width_mult, cifar)
+    return MobileNetV1(num_classes, width_mult, cifar, fuse)
 
 
-def mobilenet_v1_075(num_classes=1000, cifar=False):
+def mobilenet_v1_075(num_classes=1000, cifar=False, fuse=True):
     """MobileNet V1 0.75 (the paper's 0.75 MobileNet-224: 2.6M parameters)."""
-    return MobileNetV1(num_classes, 0.75, cifar)
+    return MobileNetV1(num_classes, 0.75, cifar, fuse)
 
 
-def mobilenet_v1_050(num_classes=1000, cifar=False):
+def mobilenet_v1_050(num_classes=1000, cifar=False, fuse=True):
     """MobileNet V1 0.5 (the paper's 0.5 MobileNet-224: 1.3M parameters)."""
-    return MobileNetV1(num_classes, 0.5, cifar)
+    return MobileNetV1(num_classes, 0.5, cifar, fuse)
 
 
-def mobilenet_v1_025(num_classes=1000, cifar=False):
+def mobilenet_v1_025(num_classes=1000, cifar=False, fuse=True):
     """MobileNet V1 0.25 (the paper's 0.25 MobileNet-224: 0.5M parameters)."""
-    return MobileNetV1(num_classes, 0.25, cifar)
+    return MobileNetV1(num_classes, 0.25, cifar, fuse)
 
 
 # ----------------------------------------------------------------------- MobileNet V2
@@ -204,7 +210,7 @@ class MobileNetV2(nn.Module):
     """stem conv 3x3/2 (32 ch) -> 17 inverted residual blocks -> 1x1 conv to 1280 ->
     global average pool -> Dropout(0.2) -> Linear. 3,504,872 parameters at width 1.0."""
 
-    def __init__(self, num_classes=1000, width_mult=1.0, cifar=False, dropout=0.2):
+    def __init__(self, num_classes=1000, width_mult=1.0, cifar=False, dropout=0.2, fuse=True):
         super().__init__()
         setting = [list(row) for row in V2_SETTING]
         if cifar:
@@ -225,6 +231,8 @@ class MobileNetV2(nn.Module):
         self.last_channel = last_channel
         self.default_resolution = 32 if cifar else 224
         _init_weights(self)
+        if fuse:
+            nn.utils.fuse_batchnorm_relu(self)
 
     def forward(self, x):
         x = self.features(x)                  # (N, 3, H, W) -> (N, 1280, H/32, W/32)
@@ -232,9 +240,9 @@ class MobileNetV2(nn.Module):
         return self.classifier(x)             # -> (N, num_classes)
 
 
-def mobilenet_v2(num_classes=1000, width_mult=1.0, cifar=False, dropout=0.2):
+def mobilenet_v2(num_classes=1000, width_mult=1.0, cifar=False, dropout=0.2, fuse=True):
     """MobileNet V2 in torchvision's layout (3,504,872 parameters at width 1.0)."""
-    return MobileNetV2(num_classes, width_mult, cifar, dropout)
+    return MobileNetV2(num_classes, width_mult, cifar, dropout, fuse)
 
 
 BUILDERS = {

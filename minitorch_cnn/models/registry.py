@@ -6,11 +6,11 @@ side effects).
 """
 import difflib
 
-from . import (lenet, alexnet, vgg, nin, googlenet, resnet, densenet, fractalnet, mobilenet,
-               efficientnet)
+from . import (lenet, alexnet, vgg, nin, googlenet, resnet, resnet_cifar, densenet,
+               fractalnet, mobilenet, efficientnet)
 
-FAMILIES = (lenet, alexnet, vgg, nin, googlenet, resnet, densenet, fractalnet, mobilenet,
-            efficientnet)
+FAMILIES = (lenet, alexnet, vgg, nin, googlenet, resnet, resnet_cifar, densenet, fractalnet,
+            mobilenet, efficientnet)
 
 
 def _all_builders():

@@ -8,18 +8,22 @@ no parameters) or option B (a 1x1 projection conv + BN).
   planes), ``BasicBlock`` (two 3x3) or ``Bottleneck`` (1x1 reduce, 3x3, 1x1 expand by
   ``expansion = 4``). torchvision strides the 3x3 of a downsampling bottleneck
   (``stride_on="3x3"``); the paper strides the first 1x1 (``stride_on="1x1"``).
-- ``resnet20 ... resnet1202`` (section 4.2, CIFAR): 3 stages of n blocks at 16/32/64
-  planes, depth 6n+2, option-A shortcuts; ``plain20 ... plain110``: the same without
-  shortcuts, the pair that shows the degradation problem.
+- ``resnet20 ... resnet1202`` (section 4.2, CIFAR), ``plain20 ... plain110``, the CIFAR
+  pre-activation nets, WRNs and ResNeXt-29: models/resnet_cifar.py, on the blocks here.
 - ``preact_*`` (He et al. 2016, "Identity mappings"): BN-ReLU before each conv,
   y = x + F(x) with nothing after the addition.
-- ``wide_resnet50_2/101_2`` and the CIFAR ``wrn(depth, widen_factor, dropout)``
-  (Zagoruyko & Komodakis 2016): more channels, fewer layers.
+- ``wide_resnet50_2/101_2`` (Zagoruyko & Komodakis 2016): more channels, fewer layers.
 - ``resnext*`` (Xie et al. 2017): the bottleneck's 3x3 split into ``cardinality`` groups.
 - ``stochastic_depth=p_L`` (Huang et al. 2016): see ``ResidualBlock``.
 
 Parameter names are torchvision's (conv1, bn1, layer1.0.conv1, layer1.0.downsample.0, fc),
 so a torchvision state dict loads unchanged.
+
+Fusion: every block names its activations as modules (relu1, relu2, ...) and has a
+``fuse()``, which turns each BN -> ReLU pair into one ``nn.BatchNormReLU2d`` and the
+block's tail BN -> + shortcut -> ReLU into one ``nn.BatchNormAddReLU2d`` (the same numbers
+with fewer passes over memory; nn/fused.py). ``ResNet(..., fuse=True)``, the default of
+every builder, applies it; ``fuse=False`` keeps the plain modules.
 """
 from collections import OrderedDict
 
@@ -72,6 +76,8 @@ class ResidualBlock(nn.Module):
     survival_prob = 1.0
     preact = False      # pre-activation blocks set True: the network then ends in BN-ReLU
     residual = True     # PlainBlock sets False: no shortcut at all
+    pairs = ()          # the (BN, ReLU) module pairs that fuse() merges
+    tail = None         # the BN that fuse() merges with the addition and the ReLU after it
 
     def branch_dropped(self):
         """One Bernoulli(p_l) draw per forward pass in training: True means skip F."""
@@ -84,6 +90,19 @@ class ResidualBlock(nn.Module):
         if not self.training and self.survival_prob < 1.0:
             branch = branch * self.survival_prob
         return branch + shortcut
+
+    def tail_fused(self):
+        """Whether fuse() made the tail BN one op with the addition and the ReLU."""
+        return isinstance(getattr(self, self.tail or "", None), nn.BatchNormAddReLU2d)
+
+    def fuse(self):
+        """Fuse each (BN, ReLU) pair, and the tail BN with the addition and ReLU after it
+        (not under stochastic depth, whose test-time scaling sits between the two)."""
+        nn.utils.fuse_modules(self, [list(p) for p in self.pairs
+                                     if type(getattr(self, p[0])) is nn.BatchNorm2d])
+        if self.tail and self.survival_prob >= 1.0 and not self.tail_fused():
+            # in place in _modules, so that the state dict keeps torchvision's order
+            self._modules[self.tail] = nn.BatchNormAddReLU2d.from_modules(self._modules[self.tail])
 
 
 def _no_groups(name, groups, base_width):
@@ -98,6 +117,7 @@ class BasicBlock(ResidualBlock):
     ``dropout`` (0 by default) sits between the two convs.
     """
     expansion = 1
+    pairs, tail = (("bn1", "relu1"),), "bn2"
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
                  stride_on="3x3", dropout=0.0):
@@ -105,6 +125,7 @@ class BasicBlock(ResidualBlock):
         _no_groups(type(self).__name__, groups, base_width)
         self.conv1 = conv3x3(inplanes, planes, stride)    # (N, C, H, W) -> (N, P, H/s, W/s)
         self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
@@ -112,25 +133,33 @@ class BasicBlock(ResidualBlock):
         self.stride = stride
 
     def branch(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        """F(x) up to the last conv: the tail BN is the caller's (it may be fused)."""
+        out = self.relu1(self.bn1(self.conv1(x)))         # once fused: BatchNormReLU2d
         if self.dropout is not None:
             out = self.dropout(out)
-        return self.bn2(self.conv2(out))
+        return self.conv2(out)
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
         if self.branch_dropped():
             return F.relu(identity)
-        return F.relu(self.add_branch(self.branch(x), identity))
+        if self.tail_fused():                             # ReLU(BN(.) + identity), one op
+            return self.bn2(self.branch(x), identity)
+        return F.relu(self.add_branch(self.bn2(self.branch(x)), identity))
 
 
 class PlainBlock(BasicBlock):
     """The same two 3x3 convs with no shortcut: y = ReLU(BN(conv(ReLU(BN(conv(x)))))).
     Stacked deep, these train worse than shallow ones (the degradation problem)."""
     residual = False
+    pairs, tail = (("bn1", "relu1"), ("bn2", "relu2")), None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.relu2 = nn.ReLU()
 
     def forward(self, x):
-        return F.relu(self.branch(x))
+        return self.relu2(self.bn2(self.branch(x)))
 
 
 class Bottleneck(ResidualBlock):
@@ -142,6 +171,7 @@ class Bottleneck(ResidualBlock):
     ``stride_on`` picks the conv that downsamples: torchvision's "3x3" or the paper's "1x1".
     """
     expansion = 4
+    pairs, tail = (("bn1", "relu1"), ("bn2", "relu2")), "bn3"
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
                  stride_on="3x3", dropout=0.0):
@@ -152,8 +182,10 @@ class Bottleneck(ResidualBlock):
         s1, s3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         self.conv1 = conv1x1(inplanes, width, s1)               # (N, C, H, W) -> (N, width, ..)
         self.bn1 = nn.BatchNorm2d(width)
+        self.relu1 = nn.ReLU()
         self.conv2 = conv3x3(width, width, s3, groups)           # grouped for ResNeXt
         self.bn2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU()
         self.conv3 = conv1x1(width, planes * self.expansion)     # -> (N, 4 planes, H/s, W/s)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
@@ -164,12 +196,14 @@ class Bottleneck(ResidualBlock):
         identity = x if self.downsample is None else self.downsample(x)
         if self.branch_dropped():
             return F.relu(identity)
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.relu1(self.bn1(self.conv1(x)))      # once fused: BatchNormReLU2d
+        out = self.relu2(self.bn2(self.conv2(out)))
         if self.dropout is not None:
             out = self.dropout(out)
-        out = self.bn3(self.conv3(out))
-        return F.relu(self.add_branch(out, identity))
+        out = self.conv3(out)
+        if self.tail_fused():                          # ReLU(BN(.) + identity), one op
+            return self.bn3(out, identity)
+        return F.relu(self.add_branch(self.bn3(out), identity))
 
 
 class PreActBasicBlock(ResidualBlock):
@@ -183,26 +217,29 @@ class PreActBasicBlock(ResidualBlock):
     """
     expansion = 1
     preact = True
+    pairs = (("bn1", "relu1"), ("bn2", "relu2"))
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
                  stride_on="3x3", dropout=0.0, preactivate=True):
         super().__init__()
         _no_groups(type(self).__name__, groups, base_width)
         self.bn1 = nn.BatchNorm2d(inplanes) if preactivate else None
+        self.relu1 = nn.ReLU()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes)
+        self.relu2 = nn.ReLU()
         self.conv2 = conv3x3(planes, planes)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.downsample = downsample
         self.stride = stride
 
     def forward(self, x):
-        a = F.relu(self.bn1(x)) if self.bn1 is not None else x
+        a = self.relu1(self.bn1(x)) if self.bn1 is not None else x
         identity = x if self.downsample is None else self.downsample(a)
         if self.branch_dropped():
             return identity
         out = self.conv1(a)
-        out = F.relu(self.bn2(out))
+        out = self.relu2(self.bn2(out))                 # once fused: BatchNormReLU2d
         if self.dropout is not None:
             out = self.dropout(out)
         return self.add_branch(self.conv2(out), identity)
@@ -213,6 +250,7 @@ class PreActBottleneck(ResidualBlock):
     ReLU(BN(x))))))))), expanding to planes * 4 (ResNet-164 and -1001 on CIFAR)."""
     expansion = 4
     preact = True
+    pairs = (("bn1", "relu1"), ("bn2", "relu2"), ("bn3", "relu3"))
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64,
                  stride_on="3x3", dropout=0.0, preactivate=True):
@@ -223,23 +261,26 @@ class PreActBottleneck(ResidualBlock):
         width = int(planes * (base_width / 64.0)) * groups
         s1, s3 = (stride, 1) if stride_on == "1x1" else (1, stride)
         self.bn1 = nn.BatchNorm2d(inplanes) if preactivate else None
+        self.relu1 = nn.ReLU()
         self.conv1 = conv1x1(inplanes, width, s1)
         self.bn2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU()
         self.conv2 = conv3x3(width, width, s3, groups)
         self.bn3 = nn.BatchNorm2d(width)
+        self.relu3 = nn.ReLU()
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.downsample = downsample
         self.stride = stride
 
     def forward(self, x):
-        a = F.relu(self.bn1(x)) if self.bn1 is not None else x
+        a = self.relu1(self.bn1(x)) if self.bn1 is not None else x
         identity = x if self.downsample is None else self.downsample(a)
         if self.branch_dropped():
             return identity
         out = self.conv1(a)
-        out = self.conv2(F.relu(self.bn2(out)))
-        out = F.relu(self.bn3(out))
+        out = self.conv2(self.relu2(self.bn2(out)))    # once fused: BatchNormReLU2d
+        out = self.relu3(self.bn3(out))
         if self.dropout is not None:
             out = self.dropout(out)
         return self.add_branch(self.conv3(out), identity)
@@ -254,12 +295,13 @@ class ResNet(nn.Module):
     conv, 32 stays 32); shortcut: "A" (zero padding) or "B" (projection) where the shape
     changes; groups, width_per_group: ResNeXt's cardinality and per-group width;
     stochastic_depth: p_L, the survival probability of the last block (Huang et al. use
-    0.5); block l of L then survives with p_l = 1 - l/L (1 - p_L).
+    0.5); block l of L then survives with p_l = 1 - l/L (1 - p_L). fuse: fuse each BN with
+    the ReLU (and the residual addition) after it (module docstring).
     """
 
     def __init__(self, block, layers, num_classes=1000, planes=(64, 128, 256, 512),
                  stem="imagenet", stem_width=None, shortcut="B", groups=1, width_per_group=64,
-                 stride_on="3x3", dropout=0.0, stochastic_depth=None):
+                 stride_on="3x3", dropout=0.0, stochastic_depth=None, fuse=True):
         super().__init__()
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"ResNet: stem must be 'imagenet' or 'cifar', got {stem!r}")
@@ -283,6 +325,7 @@ class ResNet(nn.Module):
         # a pre-activation CIFAR net leaves the stem's BN-ReLU to its first block
         self.bn1 = nn.BatchNorm2d(self.inplanes) if stem == "imagenet" or not block.preact \
             else None
+        self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet" else None
         for i, (n, p) in enumerate(zip(layers, planes)):
             first_is_activated = i == 0 and block.preact and self.bn1 is not None
@@ -291,6 +334,7 @@ class ResNet(nn.Module):
             setattr(self, f"layer{i + 1}", stage)
         # pre-activation blocks end un-normalised: one last BN-ReLU before pooling
         self.bn_final = nn.BatchNorm2d(self.inplanes) if block.preact else None
+        self.relu_final = nn.ReLU()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(self.inplanes, num_classes)
 
@@ -302,6 +346,14 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if stochastic_depth is not None:
             self.set_stochastic_depth(stochastic_depth)
+        if fuse:
+            nn.utils.fuse_batchnorm_relu(self)                 # calls fuse() below and the blocks'
+
+    def fuse(self):
+        """The stem's and the pre-activation end's BN -> ReLU as one op each."""
+        nn.utils.fuse_modules(self, [[bn, relu] for bn, relu in (("bn1", "relu"),
+                                                                  ("bn_final", "relu_final"))
+                                     if type(getattr(self, bn)) is nn.BatchNorm2d])
 
     def _shortcut(self, block, inplanes, outplanes, stride):
         if not block.residual or (stride == 1 and inplanes == outplanes):
@@ -334,6 +386,10 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet: stochastic_depth is the last block's survival "
                              f"probability p_L in (0, 1], got {p_L}")
         blocks = self.blocks()
+        if p_L < 1.0 and any(b.tail_fused() for b in blocks):
+            raise ValueError("ResNet: stochastic depth scales each branch before the "
+                             "addition that the fused blocks do in one op; build the model "
+                             "with stochastic_depth=p_L (or fuse=False) instead")
         L = len(blocks)
         for l, b in enumerate(blocks, start=1):
             b.survival_prob = 1.0 - l / L * (1.0 - p_L)
@@ -341,13 +397,13 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = self.conv1(x)                      # (N, 3, H, W) -> (N, 64, H/2, W/2) on ImageNet
         if self.bn1 is not None:
-            x = F.relu(self.bn1(x))
+            x = self.relu(self.bn1(x))
         if self.maxpool is not None:
             x = self.maxpool(x)                # -> (N, 64, H/4, W/4)
         for i in range(self.num_stages):
             x = getattr(self, f"layer{i + 1}")(x)
         if self.bn_final is not None:
-            x = F.relu(self.bn_final(x))
+            x = self.relu_final(self.bn_final(x))
         x = self.avgpool(x).flatten(1)         # (N, C, h, w) -> (N, C)
         return self.fc(x)
 
@@ -431,152 +487,13 @@ def resnext101_64x4d(num_classes=1000, cifar=False, **kw):
     return _imagenet_resnet(101, num_classes, cifar, groups=64, width_per_group=4, **kw)
 
 
-# -------------------------------------------------------------------------- CIFAR
-def resnet_cifar(depth, num_classes=10, shortcut="A", plain=False, **kw):
-    """The CIFAR ResNet of He et al. 2015, section 4.2: depth 6n+2, a 3x3 conv to 16
-    channels, 3 stages of n BasicBlocks at 16, 32, 64 channels (32x32, 16x16, 8x8), global
-    pool, fc. ``plain=True`` removes the shortcuts."""
-    if (depth - 2) % 6:
-        raise ValueError(f"resnet_cifar: depth must be 6n+2 (20, 32, 44, 56, 110, ...), "
-                         f"got {depth}")
-    n = (depth - 2) // 6
-    return ResNet(PlainBlock if plain else BasicBlock, [n, n, n], num_classes=num_classes,
-                  planes=(16, 32, 64), stem="cifar", shortcut=shortcut, **kw)
-
-
-def resnet20(num_classes=10, **kw):
-    """0.27M parameters."""
-    return resnet_cifar(20, num_classes, **kw)
-
-
-def resnet32(num_classes=10, **kw):
-    return resnet_cifar(32, num_classes, **kw)
-
-
-def resnet44(num_classes=10, **kw):
-    return resnet_cifar(44, num_classes, **kw)
-
-
-def resnet56(num_classes=10, **kw):
-    return resnet_cifar(56, num_classes, **kw)
-
-
-def resnet110(num_classes=10, **kw):
-    """1.7M parameters; ``resnet110(stochastic_depth=0.5)`` is Huang et al.'s network."""
-    return resnet_cifar(110, num_classes, **kw)
-
-
-def resnet1202(num_classes=10, **kw):
-    return resnet_cifar(1202, num_classes, **kw)
-
-
-def plain20(num_classes=10, **kw):
-    return resnet_cifar(20, num_classes, plain=True, **kw)
-
-
-def plain32(num_classes=10, **kw):
-    return resnet_cifar(32, num_classes, plain=True, **kw)
-
-
-def plain44(num_classes=10, **kw):
-    return resnet_cifar(44, num_classes, plain=True, **kw)
-
-
-def plain56(num_classes=10, **kw):
-    return resnet_cifar(56, num_classes, plain=True, **kw)
-
-
-def plain110(num_classes=10, **kw):
-    return resnet_cifar(110, num_classes, plain=True, **kw)
-
-
-def preact_resnet_cifar(depth, num_classes=10, bottleneck=None, shortcut="B", **kw):
-    """Pre-activation ResNets on CIFAR (He et al. 2016): BasicBlocks (depth 6n+2, 16/32/64
-    channels) or Bottlenecks (depth 9n+2, 64/128/256 out) with projection shortcuts."""
-    if bottleneck is None:
-        bottleneck = depth >= 164
-    per_block = 9 if bottleneck else 6
-    if (depth - 2) % per_block:
-        raise ValueError(f"preact_resnet_cifar: depth must be {per_block}n+2 with "
-                         f"{'bottleneck' if bottleneck else 'basic'} blocks, got {depth}")
-    n = (depth - 2) // per_block
-    block = PreActBottleneck if bottleneck else PreActBasicBlock
-    return ResNet(block, [n, n, n], num_classes=num_classes, planes=(16, 32, 64),
-                  stem="cifar", shortcut=shortcut, **kw)
-
-
-def preact_resnet110(num_classes=10, **kw):
-    return preact_resnet_cifar(110, num_classes, bottleneck=False, **kw)
-
-
-def preact_resnet164(num_classes=10, **kw):
-    """Bottleneck pre-activation ResNet-164 (1.7M parameters)."""
-    return preact_resnet_cifar(164, num_classes, bottleneck=True, **kw)
-
-
-def preact_resnet1001(num_classes=10, **kw):
-    """Bottleneck pre-activation ResNet-1001 (10.2M parameters)."""
-    return preact_resnet_cifar(1001, num_classes, bottleneck=True, **kw)
-
-
-def wrn(depth, widen_factor, dropout=0.0, num_classes=10, **kw):
-    """WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation BasicBlocks with dropout
-    between the convs, n = (d-4)/6 per stage at 16k, 32k, 64k channels after a 16-channel
-    3x3 stem; 1x1 projections where the width changes."""
-    if (depth - 4) % 6:
-        raise ValueError(f"wrn: depth must be 6n+4 (16, 22, 28, 40, ...), got {depth}")
-    n = (depth - 4) // 6
-    k = widen_factor
-    return ResNet(PreActBasicBlock, [n, n, n], num_classes=num_classes,
-                  planes=(16 * k, 32 * k, 64 * k), stem="cifar", stem_width=16,
-                  dropout=dropout, **kw)
-
-
-def wrn28_10(num_classes=10, dropout=0.0, **kw):
-    """WRN-28-10: 36.5M parameters (the paper trains it with dropout 0.3 as well)."""
-    return wrn(28, 10, dropout, num_classes, **kw)
-
-
-def wrn40_4(num_classes=10, dropout=0.0, **kw):
-    return wrn(40, 4, dropout, num_classes, **kw)
-
-
-def wrn16_8(num_classes=10, dropout=0.0, **kw):
-    return wrn(16, 8, dropout, num_classes, **kw)
-
-
-def resnext29(cardinality, bottleneck_width=64, num_classes=10, **kw):
-    """ResNeXt-29 for CIFAR (Xie et al. 2017): a 64-channel 3x3 stem, 3 stages of 3
-    bottlenecks whose grouped 3x3 has ``cardinality`` groups of ``bottleneck_width``
-    channels (doubling per stage), outputs 256, 512, 1024."""
-    return ResNet(Bottleneck, [3, 3, 3], num_classes=num_classes, planes=(64, 128, 256),
-                  stem="cifar", groups=cardinality, width_per_group=bottleneck_width, **kw)
-
-
-def resnext29_8x64d(num_classes=10, **kw):
-    """34.4M parameters."""
-    return resnext29(8, 64, num_classes, **kw)
-
-
-def resnext29_16x64d(num_classes=10, **kw):
-    """68.1M parameters."""
-    return resnext29(16, 64, num_classes, **kw)
-
-
 BUILDERS = OrderedDict([
     ("resnet18", resnet18), ("resnet34", resnet34), ("resnet50", resnet50),
     ("resnet101", resnet101), ("resnet152", resnet152),
-    ("resnet20", resnet20), ("resnet32", resnet32), ("resnet44", resnet44),
-    ("resnet56", resnet56), ("resnet110", resnet110), ("resnet1202", resnet1202),
-    ("plain20", plain20), ("plain32", plain32), ("plain44", plain44), ("plain56", plain56),
-    ("plain110", plain110),
     ("preact_resnet18", preact_resnet18), ("preact_resnet34", preact_resnet34),
     ("preact_resnet50", preact_resnet50), ("preact_resnet101", preact_resnet101),
-    ("preact_resnet152", preact_resnet152), ("preact_resnet110", preact_resnet110),
-    ("preact_resnet164", preact_resnet164), ("preact_resnet1001", preact_resnet1001),
+    ("preact_resnet152", preact_resnet152),
     ("wide_resnet50_2", wide_resnet50_2), ("wide_resnet101_2", wide_resnet101_2),
-    ("wrn28_10", wrn28_10), ("wrn40_4", wrn40_4), ("wrn16_8", wrn16_8),
     ("resnext50_32x4d", resnext50_32x4d), ("resnext101_32x8d", resnext101_32x8d),
     ("resnext101_64x4d", resnext101_64x4d),
-    ("resnext29_8x64d", resnext29_8x64d), ("resnext29_16x64d", resnext29_16x64d),
 ])

@@ -20,6 +20,11 @@ so its weights load unchanged. Parameter counts (1000 classes) and the paper's T
 
 ``cifar=True`` keeps the conv stack and ends in one small classifier: after the fifth
 pool a 32x32 image is 512x1x1, read by a single Linear(512, num_classes).
+
+With batch norm, each BatchNorm -> ReLU pair of the stack runs as one op
+(``nn.BatchNormReLU2d`` in place of the BatchNorm, ``nn.Identity`` in place of the ReLU,
+by ``nn.utils.fuse_batchnorm_relu``); ``fuse=False`` keeps the two modules. Either way
+the parameter names, and the numbers, are the same.
 """
 from .. import functional as F
 from .. import nn
@@ -67,7 +72,7 @@ class VGG(nn.Module):
     """features -> avgpool -> classifier, named as torchvision's VGG."""
 
     def __init__(self, features, num_classes=1000, cifar=False, dropout=0.5,
-                 init_weights=True):
+                 init_weights=True, fuse=True):
         super().__init__()
         self.features = features
         if cifar:
@@ -86,6 +91,8 @@ class VGG(nn.Module):
             )
         if init_weights:
             self._initialize_weights()
+        if fuse:
+            nn.utils.fuse_batchnorm_relu(self)
 
     def forward(self, x):
         x = self.features(x)       # (N, 3, 224, 224) -> (N, 512, 7, 7); 32x32 -> (N, 512, 1, 1)
@@ -110,11 +117,11 @@ class VGG(nn.Module):
                 init.zeros_(m.bias)
 
 
-def _vgg(cfg, batch_norm, num_classes, cifar, dropout=0.5, init_weights=True):
+def _vgg(cfg, batch_norm, num_classes, cifar, dropout=0.5, init_weights=True, fuse=True):
     """A VGG of Table 1's column ``cfg``; ``init_weights=False`` keeps the layers' default
-    initialisation (as torchvision's flag)."""
+    initialisation (as torchvision's flag); ``fuse=False`` the unfused BatchNorm -> ReLU."""
     return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), num_classes=num_classes,
-               cifar=cifar, dropout=dropout, init_weights=init_weights)
+               cifar=cifar, dropout=dropout, init_weights=init_weights, fuse=fuse)
 
 
 def vgg11(num_classes=1000, cifar=False, **kwargs):

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
+from .. import fast
 from .. import functional as F
 from ..functional.dtypes import mismatch_message
+from ..functional.geometry import check_groups, conv_args, conv_geometry, pair
 from ..functional.norm import one_value_per_channel
 from ..tensor import Tensor, empty
 from . import init
@@ -18,40 +20,28 @@ __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMax
            "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "Dropout2d"]
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-
-
 class Conv2d(Module):
     """y = conv(x, weight) + bias over (N, C_in, H, W) inputs (see functional/conv.py).
 
     weight (out_channels, in_channels / groups, KH, KW), bias (out_channels,).
     Default initialisation as torch's: weight ~ kaiming_uniform(a=sqrt(5)), i.e.
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-    fan_in = in_channels / groups * KH * KW.
+    fan_in = in_channels / groups * KH * KW. ``plan(x)`` tells which algorithm runs.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
-        name = f"Conv2d({in_channels}->{out_channels})"
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels "
-                             f"({in_channels}) and out_channels ({out_channels})")
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a pair, 'same' or "
-                                 f"'valid', got {padding!r}")
-            if padding == "same" and _pair(stride) != (1, 1):
-                raise ValueError(f"{name}: padding='same' needs stride 1, got stride={stride}")
-        else:
-            padding = _pair(padding)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        name = self._name()
+        check_groups(in_channels, out_channels, groups, name)
+        conv_args(kernel_size, stride, padding, dilation, name)       # raises if invalid
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: only padding_mode='zeros' is implemented, "
                                       f"got {padding_mode!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = padding, _pair(dilation)
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride, self.dilation = pair(stride, "stride", name), pair(dilation, "dilation", name)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", name)
         self.groups, self.padding_mode = groups, padding_mode
         self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size))
         if bias:
@@ -59,6 +49,9 @@ class Conv2d(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+
+    def _name(self):
+        return f"Conv2d({self.in_channels}->{self.out_channels})"
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -68,18 +61,19 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        name = f"Conv2d({self.in_channels}->{self.out_channels})"
-        if x.ndim not in (3, 4):
-            raise ValueError(f"{name}: expected a 4-D input (N, C, H, W) or a 3-D one "
-                             f"(C, H, W), got shape {tuple(x.shape)}")
-        C = x.shape[-3]
-        if C != self.in_channels:
-            raise ValueError(f"{name}: expected input with {self.in_channels} channels, got "
-                             f"{C} (input shape {tuple(x.shape)})")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(mismatch_message(name, x.dtype, self.weight.dtype))
+        if x.dtype != self.weight.dtype:          # shapes: checked by the geometry
+            raise TypeError(mismatch_message(self._name(), x.dtype, self.weight.dtype))
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+                        self.groups, name=self._name())
+
+    def plan(self, x):
+        """The fast.Plan this layer runs for input ``x`` (a Tensor, or a shape on the CPU):
+        ``str(conv.plan(x))`` is e.g. "winograd F(4x4)" or "im2col" (the story)."""
+        shape = tuple(x.shape) if hasattr(x, "shape") else tuple(x)
+        shape = (1,) + shape if len(shape) == 3 else shape
+        g = conv_geometry(shape, self.weight.shape, self.stride, self.padding, self.dilation,
+                          self.groups, self._name())
+        return fast.choose_conv(g, getattr(x, "device", "cpu"))
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -211,14 +205,12 @@ class _BatchNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, x):
-        return self._normalise(x)
+        return F.batch_norm(*self.batch_norm_args(x))
 
-    def forward_relu(self, x, max_value=math.inf):
-        """ReLU (max_value=6: ReLU6) of this layer's output as one fused op
-        (functional.batch_norm_relu); nn.Sequential calls it for BatchNorm -> ReLU."""
-        return self._normalise(x, max_value)
-
-    def _normalise(self, x, max_value=None):
+    def batch_norm_args(self, x):
+        """Check x against this layer, count the batch, and return the arguments of
+        functional.batch_norm (input, running_mean, running_var, weight, bias, training,
+        momentum, eps) for it; the fused layers of nn/fused.py call the fused ops with them."""
         name = f"{type(self).__name__}({self.num_features})"
         if x.ndim not in self.input_dims:
             raise ValueError(f"{name}: expected a {' or '.join(f'{d}-D' for d in self.input_dims)}"
@@ -239,11 +231,8 @@ class _BatchNorm(Module):
                 factor = 1.0 / int(self.num_batches_tracked.item())
         use_batch_stats = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats
-        args = (x, self.running_mean if keep else None, self.running_var if keep else None,
+        return (x, self.running_mean if keep else None, self.running_var if keep else None,
                 self.weight, self.bias, use_batch_stats, factor, self.eps)
-        if max_value is None:
-            return F.batch_norm(*args)
-        return F.batch_norm_relu(*args, max_value=max_value)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

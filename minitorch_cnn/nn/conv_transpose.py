@@ -4,18 +4,13 @@ ConvTranspose2d (a learned upsampling, and ZFNet's deconvnet filter step) and Ma
 default initialisation as in torch, so a torch state_dict loads unchanged."""
 import math
 
-import numpy as np
-
 from .. import functional as F
+from ..functional.geometry import check_groups, check_output_padding, pair
 from ..tensor import empty
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["ConvTranspose2d", "MaxUnpool2d"]
-
-
-def _pair(v):
-    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
 
 
 class ConvTranspose2d(Module):
@@ -33,21 +28,17 @@ class ConvTranspose2d(Module):
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros"):
         super().__init__()
         name = f"ConvTranspose2d({in_channels}->{out_channels})"
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels "
-                             f"({in_channels}) and out_channels ({out_channels})")
+        check_groups(in_channels, out_channels, groups, name)
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported (as in torch), "
                              f"got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.output_padding = _pair(padding), _pair(output_padding)
-        self.dilation, self.groups, self.padding_mode = _pair(dilation), groups, padding_mode
-        for a in range(2):
-            if self.output_padding[a] >= max(self.stride[a], self.dilation[a]):
-                raise ValueError(f"{name}: output_padding {self.output_padding} must be "
-                                 f"smaller than the stride {self.stride} or the dilation "
-                                 f"{self.dilation}")
+        self.kernel_size = pair(kernel_size, "kernel_size", name)
+        self.stride, self.padding = pair(stride, "stride", name), pair(padding, "padding", name)
+        self.dilation = pair(dilation, "dilation", name)
+        self.output_padding = check_output_padding(output_padding, self.stride, self.dilation,
+                                                   name)
+        self.groups, self.padding_mode = groups, padding_mode
         self.weight = Parameter(empty(in_channels, out_channels // groups, *self.kernel_size))
         if bias:
             self.bias = Parameter(empty(out_channels))
@@ -64,7 +55,7 @@ class ConvTranspose2d(Module):
 
     def _output_padding(self, x, output_size):
         """The output_padding that makes the output ``output_size`` (H, W), as torch."""
-        if output_size is None:
+        if output_size is None or x.ndim not in (3, 4):     # (conv_transpose2d checks x)
             return self.output_padding
         size = tuple(int(s) for s in tuple(output_size)[-2:])
         out = []
@@ -84,15 +75,9 @@ class ConvTranspose2d(Module):
 
     def forward(self, x, output_size=None):
         name = f"ConvTranspose2d({self.in_channels}->{self.out_channels})"
-        if x.ndim not in (3, 4):
-            raise ValueError(f"{name}: expected a 4-D input (N, C, H, W) or a 3-D one "
-                             f"(C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[-3] != self.in_channels:
-            raise ValueError(f"{name}: expected input with {self.in_channels} channels, got "
-                             f"{x.shape[-3]} (input shape {tuple(x.shape)})")
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(x, output_size), self.groups,
-                                  self.dilation)
+                                  self.dilation, name=name)
 
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

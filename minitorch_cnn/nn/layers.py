@@ -81,12 +81,10 @@ class _Activation(Module):
 
 class ReLU(_Activation):
     fn = staticmethod(lambda x: F.relu(x))
-    fused_max_value = math.inf      # after a BatchNorm in a Sequential: batch_norm_relu
 
 
 class ReLU6(_Activation):
     fn = staticmethod(lambda x: F.relu6(x))
-    fused_max_value = 6.0
 
 
 class SiLU(_Activation):

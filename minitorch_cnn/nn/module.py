@@ -205,8 +205,14 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
+        """Forget the gradients: ``p.grad = None`` (the default, as torch), or with
+        ``set_to_none=False`` keep each ``p.grad`` Tensor and make it zeros (a new array:
+        a gradient array may be shared, so none is written in place)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data = p.grad.xp.zeros_like(p.grad.data)
 
     # ------------------------------------------------------------ state
     def state_dict(self):
@@ -322,20 +328,9 @@ class _HookHandle:
         self.hooks.pop(self.key, None)
 
 
-def _fusable(a, b):
-    """BatchNorm then ReLU/ReLU6, neither watched by a hook: one op will do for both."""
-    return (hasattr(a, "forward_relu") and getattr(type(b), "fused_max_value", None) is not None
-            and not a.__dict__.get("_forward_hooks") and not b.__dict__.get("_forward_hooks"))
-
-
 class Sequential(Module):
     """Modules applied one after the other; ``Sequential(a, b)`` or from an OrderedDict.
-
-    A BatchNorm directly followed by a ReLU or ReLU6 runs as one fused op
-    (``functional.batch_norm_relu``): the same numbers, one pass over memory fewer in
-    forward and in backward. Both modules stay in the Sequential, with their names and
-    state; a forward hook on either turns the fusion off, so the hook sees its module run.
-    """
+    (Fusing a BatchNorm with the ReLU after it is a step of its own: nn.utils.fusion.)"""
 
     def __init__(self, *modules):
         super().__init__()
@@ -347,15 +342,8 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
-        mods = list(self._modules.values())
-        i = 0
-        while i < len(mods):
-            if i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
-                x = mods[i].forward_relu(x, type(mods[i + 1]).fused_max_value)
-                i += 2
-            else:
-                x = mods[i](x)
-                i += 1
+        for m in self._modules.values():
+            x = m(x)
         return x
 
     def __getitem__(self, i):

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import minitorch_cnn as mt
 import minitorch_cnn.nn.functional as F
 from minitorch_cnn import kernels
+from minitorch_cnn.functional.geometry import conv_geometry
 
 mt.manual_seed(0)
 
@@ -69,7 +70,10 @@ print("largest difference:", np.abs(a.grad.numpy() - by_hand).max())
 # %%
 x = mt.arange(1, 17, dtype="float64").reshape(1, 1, 4, 4)     # (N, C, H, W) = (1, 1, 4, 4)
 KH = KW = 3
-cols = kernels.reference.im2col(x.numpy(), KH, KW, 1, 1, 0, 0, 1, 1)   # (C*KH*KW, N*OH*OW)
+# every size of the conv in one named tuple, checked once: one 3x3 filter, stride 1, no padding
+g = conv_geometry(x.shape, (1, 1, KH, KW), stride=1, padding=0, dilation=1, groups=1)
+print(g)
+cols = kernels.reference.im2col(x.numpy(), g)       # (C*KH*KW, N*OH*OW)
 print("cols:", cols.shape)
 print(cols.astype(int))
 
@@ -126,10 +130,10 @@ print("equal:", np.allclose(y_by_hand, y_engine.numpy()))
 
 # %%
 ones = np.ones_like(cols)
-counts = kernels.reference.col2im(ones, (1, 1, 4, 4), KH, KW, 1, 1, 0, 0, 1, 1)[0, 0]
+counts = kernels.reference.col2im(ones, g)[0, 0]
 gy = np.ones((1, 2, 2, 2))                                             # dL/dy = 1 everywhere
 dcols = w.numpy().reshape(2, -1).T @ gy.transpose(1, 0, 2, 3).reshape(2, -1)   # W^T @ dY
-dx_by_hand = kernels.reference.col2im(dcols, (1, 1, 4, 4), KH, KW, 1, 1, 0, 0, 1, 1)
+dx_by_hand = kernels.reference.col2im(dcols, g)
 xt = mt.tensor(x.numpy(), requires_grad=True)
 F.conv2d(xt, w).backward(mt.tensor(gy))
 print("dx by hand == dx from autograd:", np.allclose(dx_by_hand, xt.grad.numpy()))
@@ -154,8 +158,8 @@ plt.show()
 # %%
 x = mt.randn(4, 3, 16, 16, dtype="float64")
 w = mt.randn(8, 3, 3, 3, dtype="float64")
-geom = (3, 3, 2, 2, 1, 1, 1, 1)                     # KH, KW, SH, SW, PH, PW, DH, DW
-cols = kernels.reference.im2col(x.numpy(), *geom)    # (27, 4*8*8)
+g = conv_geometry(x.shape, w.shape, stride=2, padding=1, dilation=1, groups=1)   # OH = OW = 8
+cols = kernels.reference.im2col(x.numpy(), g)        # (27, 4*8*8)
 y = (w.numpy().reshape(8, 27) @ cols).reshape(8, 4, 8, 8).transpose(1, 0, 2, 3)
 print("cols", cols.shape, "-> y", y.shape, "| largest difference from F.conv2d:",
       np.abs(y - F.conv2d(x, w, stride=2, padding=1).numpy()).max())
@@ -163,28 +167,33 @@ print("cols", cols.shape, "-> y", y.shape, "| largest difference from F.conv2d:"
 # %% [markdown]
 # ## 4. Reading guide: where each piece lives
 #
-# > **This cell describes the source tree as it is at the time of writing** (files
-# > `functional/conv.py`, `kernels/reference.py`, ...). A planned restructuring of the
-# > conv path may rename them; if a path below is missing, the repository README's
-# > layout section is the current map.
-#
-# Follow one image from `model(x)` down to the loops and back, in this order:
+# Follow one image from `model(x)` down to the loops and back, in this order (the
+# repository README's reading guide is the same path):
 #
 # | file | what to read there |
 # |---|---|
-# | `minitorch_cnn/tensor.py` | `Tensor`: the array, `requires_grad`, `grad`, `grad_fn`; the operators |
-# | `minitorch_cnn/autograd.py` | `Function.apply` (records the op), `backward` (the iterative walk, gradients summed) |
-# | `minitorch_cnn/nn/conv.py` | `nn.Conv2d`: holds `weight` (OC, C/groups, KH, KW) and `bias`, checks its input, calls `F.conv2d` |
-# | `minitorch_cnn/functional/conv.py` | the `Conv2d` Function: its docstring is the shape glossary; `_im2col_forward` / `_im2col_backward` are this chapter's section 3 |
+# | `minitorch_cnn/models/vgg.py` | `cfgs["D"]`: VGG-16 as the paper's table; `make_layers` turns it into modules |
+# | `minitorch_cnn/nn/conv.py` | `nn.Conv2d`: holds `weight` (OC, C/groups, KH, KW) and `bias`, calls `F.conv2d`; `conv.plan(x)` names the algorithm it runs |
+# | `minitorch_cnn/functional/conv.py` | the story: the `Conv2d` Function, forward (im2col, one GEMM, a reshape) and backward (two GEMMs, col2im) side by side: this chapter's section 3 |
+# | `minitorch_cnn/functional/geometry.py` | the shape glossary, `ConvGeometry` (the `g` above), the output-size formula and every argument check, once |
 # | `minitorch_cnn/kernels/reference.py` | `im2col`, `col2im` (the plain NumPy loops used above), pooling, Winograd explained |
-# | `minitorch_cnn/kernels/cpu.py` and `cuda.py` | the same loops compiled by Numba / as CuPy kernels: the fast path, tested against the reference |
+# | `minitorch_cnn/autograd.py` | `Function.apply` (records the op), `backward` (the iterative walk, gradients summed) |
+# | `minitorch_cnn/tensor.py` | `Tensor`: the array, `requires_grad`, `grad`, `grad_fn`; the operators |
+# | `minitorch_cnn/nn/module.py` | `Module`, `Parameter`, `Sequential`, `state_dict`, hooks |
 # | `minitorch_cnn/functional/conv_transpose.py` | the transposed convolution (the adjoint, used in chapter 3) |
-# | `minitorch_cnn/nn/module.py` | `Module`, `Parameter`, `Sequential`, `state_dict` |
 # | `minitorch_cnn/optim/sgd.py` | one SGD step with momentum and weight decay |
 #
-# `mt.set_kernels("reference")` makes the engine run exactly the readable NumPy kernels;
-# `"fast"` (the default) picks Numba or CuPy. Every fast kernel is tested equal to the
-# reference, and every op's forward and backward equal to PyTorch's.
+# Beside the story, never inside it, **the fast path**: `minitorch_cnn/fast/__init__.py`
+# (`choose_conv` picks one named unit per layer: blocked im2col, pointwise, depthwise or
+# Winograd, in `fast/conv_*.py`; every knob in one `Tuning`), the Numba kernels in
+# `kernels/cpu/` (one file per family) and the CuPy ones in `kernels/cuda.py`, and the
+# fused BatchNorm+ReLU layers of `nn/fused.py` that the models apply with
+# `nn.utils.fuse_modules`.
+#
+# `mt.set_kernels("reference")` makes the engine run exactly the story and the readable
+# NumPy kernels; `"fast"` (the default) runs the fast path on Numba or CuPy. Every fast
+# unit and kernel is tested equal to the reference, and every op's forward and backward
+# equal to PyTorch's.
 
 # %% [markdown]
 # ## 5. Your first change to the engine: a new op

@@ -59,7 +59,8 @@ plt.show()
 # input once for them, so it is bound by memory traffic, not arithmetic, while the
 # standard conv's GEMM runs near the CPU's peak. As N grows the pointwise GEMM dominates
 # and the measured ratio closes in on the counted one (the engine's depthwise conv is a
-# dedicated kernel, `kernels.depthwise_conv2d`; chapter 1's reading guide shows where).
+# dedicated unit of the fast path, `fast/conv_depthwise.py`; chapter 1's reading guide
+# shows where).
 # MobileNet's paper builds on the same fact: 95% of its multiply-adds are in the 1x1
 # convs (Table 2), which run as plain GEMMs.
 #

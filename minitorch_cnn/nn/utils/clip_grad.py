@@ -3,8 +3,8 @@
 Both replace ``p.grad`` with a new Tensor instead of scaling it in place, because a
 gradient array may be shared with other tensors (the engine's rule).
 """
-from .. import backend
-from ..tensor import Tensor
+from ... import backend
+from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
