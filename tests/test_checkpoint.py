@@ -298,8 +298,8 @@ def test_bad_use_gets_clear_errors():
         calls.append(1)
         return lin(t)[:len(calls)]
     out = checkpoint(changes_shape, x)
-    with pytest.raises(RuntimeError, match=r"recomputing .*changes_shape gave float64 "
-                                           r"\(2, 3\), but the forward pass gave float64 "
+    with pytest.raises(RuntimeError, match=r"recomputing .*changes_shape gave torch\.float64 "
+                                           r"\(2, 3\), but the forward pass gave torch\.float64 "
                                            r"\(1, 3\); the function must compute the same"):
         out.sum().backward()
 

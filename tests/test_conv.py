@@ -307,7 +307,7 @@ def test_groups_must_divide_channels():
     (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3, 3), mt.zeros(5)),
      r"bias must have shape \(4,\)"),
     (lambda: F.conv2d(mt.zeros(1, 3, 8, 8, dtype=np.float64), mt.zeros(4, 3, 3, 3)),
-     "dtype float64 and weight dtype float32 differ"),
+     "dtype torch.float64 and weight dtype torch.float32 differ"),
     (lambda: F.conv2d(mt.zeros(1, 3, 8, 8), mt.zeros(4, 3, 3, 3), stride=2, padding="same"),
      "padding='same' needs stride 1"),
     (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "padding='same' needs stride 1"),

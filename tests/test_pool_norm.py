@@ -368,7 +368,7 @@ def test_batch_norm_dtypes():
     layer = nn.BatchNorm2d(3)
     for dtype, fix in [(np.float64, r"x\.float\(\) or the model with model\.double\(\)"),
                        (np.int64, r"x\.float\(\)"), (np.float16, r"x\.float\(\)")]:
-        with pytest.raises(TypeError, match=rf"BatchNorm2d\(3\): expected input dtype float32 "
+        with pytest.raises(TypeError, match=rf"BatchNorm2d\(3\): expected input dtype torch\.float32 "
                                             rf"\(the dtype of its weight\), got .*{fix}"):
             layer(mt.tensor(np.ones((2, 3, 2, 2), dtype)))
     assert int(layer.num_batches_tracked.item()) == 0
@@ -378,7 +378,7 @@ def test_batch_norm_dtypes():
     free = nn.BatchNorm2d(3, affine=False, track_running_stats=False)   # no state: any float
     assert free(mt.randn(2, 3, 2, 2, dtype=np.float64)).dtype == np.float64
     assert layer.double()(mt.randn(2, 3, 2, 2, dtype=np.float64)).dtype == np.float64
-    with pytest.raises(TypeError, match="input dtype float64 and running_mean dtype float32"):
+    with pytest.raises(TypeError, match="input dtype torch.float64 and running_mean dtype torch.float32"):
         F.batch_norm(mt.ones(2, 3, dtype=np.float64), mt.zeros(3), mt.ones(3), training=True)
 
 
