@@ -36,7 +36,7 @@ Peak memory, measured the same way for both
     (a ``cupy.cuda.MemoryHook``), both above what was allocated before the step.
 
 Usage
-    python benchmarks/bench_models.py                        # all six, CPU, batch 64
+    python benchmarks/bench_models.py                        # all seven, CPU, batch 64
     python benchmarks/bench_models.py --quick                # batch 8, 2 rounds: smoke run
     python benchmarks/bench_models.py --models vgg16_bn resnet56 --repeat 5
     python benchmarks/bench_models.py --device cuda          # CuPy vs PyTorch CUDA, batch 128,
@@ -62,6 +62,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common, torch
 
 MODELS = {   # our builder name -> (its keyword arguments, the name in the table)
     "vgg16_bn": (dict(cifar=True), "VGG-16-BN"),
+    "resnet20": (dict(), "ResNet-20"),
     "resnet56": (dict(), "ResNet-56"),
     "resnet18": (dict(cifar=True), "ResNet-18"),
     "mobilenet_v2": (dict(cifar=True), "MobileNetV2"),

@@ -1,8 +1,8 @@
-"""The benchmark's six networks written again with ``torch.nn``, for PyTorch to run.
+"""The benchmark's seven networks written again with ``torch.nn``, for PyTorch to run.
 
 Each class builds the same network as our builder of the same name (``vgg16_bn``,
-``resnet56``, ``resnet18``, ``mobilenet_v2``, ``densenet_bc_100_12``, ``efficientnet_b0``,
-all with ``cifar=True`` where the builder has it) and names every parameter and buffer as
+``resnet20``, ``resnet56``, ``resnet18``, ``mobilenet_v2``, ``densenet_bc_100_12``,
+``efficientnet_b0``, all with ``cifar=True`` where the builder has it) and names every parameter and buffer as
 torchvision does, so ``ours.state_dict()`` loads here key for key. Layers are written the way torchvision writes
 them (ReLU(inplace=True) where it does), so PyTorch runs its own idiomatic code.
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils import checkpoint
 
-__all__ = ["TORCH_BUILDERS", "copy_weights", "vgg16_bn", "resnet56", "resnet18",
+__all__ = ["TORCH_BUILDERS", "copy_weights", "vgg16_bn", "resnet20", "resnet56", "resnet18",
            "mobilenet_v2", "densenet_bc_100_12", "efficientnet_b0"]
 
 
@@ -341,6 +341,10 @@ def vgg16_bn(num_classes=10):
     return VGG(VGG16_CFG, num_classes)
 
 
+def resnet20(num_classes=10):
+    return ResNet([3, 3, 3], (16, 32, 64), "A", num_classes)
+
+
 def resnet56(num_classes=10):
     return ResNet([9, 9, 9], (16, 32, 64), "A", num_classes)
 
@@ -361,7 +365,7 @@ def efficientnet_b0(num_classes=10):
     return EfficientNetB0(num_classes)
 
 
-TORCH_BUILDERS = {"vgg16_bn": vgg16_bn, "resnet56": resnet56, "resnet18": resnet18,
+TORCH_BUILDERS = {"vgg16_bn": vgg16_bn, "resnet20": resnet20, "resnet56": resnet56, "resnet18": resnet18,
                   "mobilenet_v2": mobilenet_v2, "densenet_bc_100_12": densenet_bc_100_12,
                   "efficientnet_b0": efficientnet_b0}
 

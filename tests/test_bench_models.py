@@ -21,7 +21,7 @@ sys.path.insert(0, BENCH)
 from common import PeakRSS, run_alternating, summarize  # noqa: E402
 from torch_reference import TORCH_BUILDERS, StochasticDepth, copy_weights  # noqa: E402
 
-CIFAR = {"vgg16_bn": True, "resnet56": False, "resnet18": True, "mobilenet_v2": True,
+CIFAR = {"vgg16_bn": True, "resnet20": False, "resnet56": False, "resnet18": True, "mobilenet_v2": True,
          "densenet_bc_100_12": False, "efficientnet_b0": True}
 
 
