@@ -643,8 +643,7 @@ def profile_models(a):
 # --------------------------------------------------------------------------- main
 def set_threads(a):
     torch.set_num_threads(a.threads)
-    import numba
-    numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+    mt.set_num_threads(a.threads)     # after the kernels chose their threading layer
 
 
 def run_table(a):

@@ -161,8 +161,7 @@ def main(a):
     if a.warmup is None:
         a.warmup = 1 if a.quick else 2
     torch.set_num_threads(a.threads)
-    import numba
-    numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+    mt.set_num_threads(a.threads)     # after the kernels chose their threading layer
     mt.set_kernels(a.kernels)
     print("\n".join(machine_description(a.threads, a.device)))
     print(f"kernels: {a.kernels}, batch {a.batch_size}, {a.repeat} rounds, medians\n")

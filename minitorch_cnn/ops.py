@@ -194,9 +194,19 @@ def set_num_threads(n):
     """The number of threads of the Numba (fast, CPU) kernels. NumPy's BLAS keeps its own
     count: set OMP_NUM_THREADS before starting Python to change that one too."""
     import numba
+    _choose_threading_layer()
     numba.set_num_threads(builtins.max(1, builtins.min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
 def get_num_threads():
     import numba
+    _choose_threading_layer()
     return numba.get_num_threads()
+
+
+def _choose_threading_layer():
+    """Numba starts its thread pool, and fixes its threading layer for the rest of the
+    process, at the first call that needs the pool: set_num_threads and get_num_threads
+    are such calls. The kernels choose the layer when they are imported (kernels/cpu/
+    _numba.py), so import them first, or the pool starts on Numba's default layer."""
+    from .kernels.cpu import _numba  # noqa: F401

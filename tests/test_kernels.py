@@ -462,3 +462,20 @@ def test_depthwise_layouts_on_model_shapes(layout, shape, stride):
     _close(depthwise.depthwise_conv2d_backward_weight(x, gy, g, layout),
            reference.depthwise_conv2d_backward_weight(x, gy, g), rtol=1e-4)
 
+
+
+def test_set_num_threads_first_still_gets_the_workqueue_layer():
+    """mt.set_num_threads starts Numba's thread pool, which fixes the threading layer for
+    the whole process: called before any kernel ran, it must still start the layer the
+    kernels choose (workqueue), not Numba's default OpenMP one, which slowed every Numba
+    kernel of a benchmark by a fifth while the BLAS convs stayed the same."""
+    import os
+    import subprocess
+    import sys
+    code = ("import minitorch_cnn as mt, numba; mt.set_num_threads(1); "
+            "print(numba.threading_layer())")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"

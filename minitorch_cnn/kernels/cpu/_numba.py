@@ -18,8 +18,14 @@ from ...fast import TUNING
 # included); on a small shared machine the spinning OpenMP pool made a conv several
 # times slower (benchmarks/README.md). (workqueue does not support launching parallel
 # kernels from two Python threads at once; minitorch_cnn runs its ops from one thread.)
-# A layer the user chose with NUMBA_THREADING_LAYER wins.
+# A layer the user chose with NUMBA_THREADING_LAYER wins. The choice goes into the
+# environment as well as into numba.config: Numba re-reads its whole configuration from
+# os.environ whenever the environment has changed since it last looked (at each compile),
+# so a value set only in numba.config is lost if anything in the process sets an
+# environment variable before the first parallel kernel runs, and the "omp" layer comes
+# back unnoticed (benchmarks/README.md: this cost MobileNetV2 a quarter of its step).
 if "NUMBA_THREADING_LAYER" not in os.environ:
+    os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
     config.THREADING_LAYER = "workqueue"
 
 
