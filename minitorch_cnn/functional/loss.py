@@ -279,20 +279,7 @@ def mse_loss(input, target, reduction="mean"):
     with a warning (a (N, 1) input against a (N,) target is almost always a bug), and
     mixed dtypes promote (float32 input, int64 target: float32)."""
     _check_reduction("mse_loss", reduction)
-    if not isinstance(target, Tensor) and not hasattr(target, "dtype"):
-        target = np.asarray(target, dtype=input.dtype)          # a number or a list
-    if tuple(target.shape) != tuple(input.shape):
-        warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
-                      f"{tuple(input.shape)}; they will be broadcast, which is likely wrong",
-                      stacklevel=2)
-        try:
-            np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
-        except ValueError:
-            raise ValueError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
-                             f"{tuple(target.shape)} cannot be broadcast together") from None
-    dtype = result_type(input, target)
-    check_float("mse_loss", dtype, f"input and target (got {input.dtype} and {target.dtype})")
-    input, target = promote(dtype, input, target)
+    input, target = _regression_args("mse_loss", input, target)
     return MSELoss.apply(input, target, reduction=reduction)
 
 
